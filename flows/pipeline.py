@@ -1,0 +1,93 @@
+"""The songmix pipeline: does clustering what songs sound like reproduce Spotify's view?
+
+Read top to bottom, this is the whole journey of the notebook it continues: list the
+tracks, get Spotify's audio features, download the previews, extract Aubio features, fit
+Gaussian mixtures on both feature sets over many seeds and k, and compare the clusterings.
+Every stage stores its tables in the DuckDB warehouse before the next begins.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from songmix.flows.reporting import RunSummary, compare, publish_summary
+from songmix.flows.settings import default_data_dir, default_db_path, default_out_dir
+from songmix.flows.stages import (
+    cluster,
+    collect_audio,
+    collect_spotify_features,
+    collect_tracks,
+    extract_features,
+)
+from songmix.sources.connect import open_source
+from songmix.warehouse.store import Warehouse
+
+DEFAULT_KS = list(range(2, 11))
+
+
+@flow(name="songmix-pipeline", log_prints=True)
+def pipeline(
+    source: str = "demo",
+    year: int = 2020,
+    n_tracks: int = 1000,
+    k: int | None = None,
+    ks: list[int] = DEFAULT_KS,
+    n_seeds: int = 10,
+    covariance_type: str = "full",
+    random_state: int = 0,
+    demo_groups: int = 6,
+    demo_audio_mismatch: bool = False,
+    db_path: Path | None = None,
+    data_dir: Path | None = None,
+    out_dir: Path | None = None,
+) -> RunSummary:
+    """Run the whole pipeline once; returns the run's summary (also stored and published).
+
+    Parameters are stored in plain text by Prefect and in ``runs.parameters``: credentials
+    never pass through here (they come from the environment or Prefect Secret blocks).
+    """
+    db_path, data_dir, out_dir = (db_path or default_db_path(), data_dir or default_data_dir(),
+                                  out_dir or default_out_dir())
+    validate_parameters(n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds)
+    warehouse = Warehouse(db_path)
+    run_id = str(flow_run.get_id() or "local")
+    parameters = dict(source=source, year=year, n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds,
+                      covariance_type=covariance_type, random_state=random_state,
+                      demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch)
+    warehouse.start_run(run_id, source=source, parameters=parameters,
+                        code_version=version("songmix"), flow_run_id=flow_run.get_id())
+    try:
+        with open_source(source, year=year, n_tracks=n_tracks, data_dir=data_dir,
+                         demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch) as tracks_source:
+            tracks = collect_tracks(warehouse, run_id, tracks_source, n_tracks)
+            track_ids = [t["track_id"] for t in tracks]
+            collect_spotify_features(warehouse, run_id, tracks_source, track_ids)
+            collect_audio(warehouse, run_id, tracks, data_dir / "audio")
+        extract_features(warehouse, run_id, track_ids)
+        fits = cluster(warehouse, run_id, track_ids, ks=sorted(set(ks) | ({k} if k else set())),
+                       fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
+                       random_state=random_state)
+        summary = compare(warehouse, run_id, track_ids, fits, out_dir=out_dir)
+    except BaseException as error:
+        warehouse.finish_run(run_id, status="failed", counts=warehouse.table_counts(run_id),
+                             error=f"{type(error).__name__}: {error}")
+        raise
+    warehouse.finish_run(run_id, status="completed", counts=warehouse.table_counts(run_id))
+    publish_summary(summary)
+    return summary
+
+
+def validate_parameters(*, n_tracks: int, k: int | None, ks: list[int], n_seeds: int) -> None:
+    """Refuse parameters no run can honour, before anything is written."""
+    if not 1 <= n_tracks <= 10_000:
+        raise ValueError(f"--tracks must be between 1 and 10000 (got {n_tracks})")
+    if k is not None and not 1 <= k <= n_tracks:
+        raise ValueError(f"--k must be between 1 and the number of tracks, {n_tracks} (got {k})")
+    if not ks or min(ks) < 1:
+        raise ValueError(f"every k to try must be at least 1 (got {ks})")
+    if n_seeds < 1:
+        raise ValueError(f"--seeds must be at least 1 (got {n_seeds})")

@@ -1,0 +1,87 @@
+"""Choosing where tracks come from: the one place a run picks its source.
+
+Every source looks the same to the pipeline: a Spotify-compatible API (reached through the
+same spotipy client) plus, for the demo, ground truth. The demo starts its loopback service
+here and always stops it; a real run just points at the configured Spotify hosts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from songmix.sources.demo_audio import render_catalog_audio
+from songmix.sources.demo_catalog import generate_catalog
+from songmix.sources.demo_server import DemoService
+from songmix.sources.spotify import SpotifyEndpoints
+
+SOURCES = ("demo", "spotify")
+
+#: The demo service's client credentials: public by design, they guard nothing.
+DEMO_CLIENT_ID = "songmix-demo"
+DEMO_CLIENT_SECRET = "songmix-demo-secret"
+
+
+@dataclass(frozen=True)
+class SourceConnection:
+    """An open source of tracks.
+
+    Attributes
+    ----------
+    name : str
+        ``"demo"`` or ``"spotify"``.
+    cache_key : str
+        Identifies the catalog behind the source in task cache keys (the demo's URLs change
+        with every run's port, so tasks key on this instead of on endpoints).
+    endpoints : SpotifyEndpoints
+        Base URLs of the Spotify-compatible API and accounts service.
+    search_query : str
+        The search that lists the run's tracks (the notebook's ``year:2020``).
+    truth : pandas.DataFrame or None
+        Ground truth per track (demo only): group_id, group_name, tempo, key, mode.
+    """
+
+    name: str
+    cache_key: str
+    endpoints: SpotifyEndpoints
+    search_query: str
+    truth: pd.DataFrame | None = None
+
+
+@contextlib.contextmanager
+def open_source(
+    name: str,
+    *,
+    year: int,
+    n_tracks: int,
+    data_dir: Path,
+    demo_groups: int = 6,
+    demo_seed: int = 2020,
+    demo_audio_mismatch: bool = False,
+    render_progress: Callable[[int, int], None] | None = None,
+) -> Iterator[SourceConnection]:
+    """Open source ``name`` for a run; the demo service stops when the block ends."""
+    if name not in SOURCES:
+        raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
+    query = f"year:{year}"
+    if name == "spotify":
+        yield SourceConnection("spotify", "spotify", SpotifyEndpoints.from_env(), query)
+        return
+    catalog = generate_catalog(
+        n_tracks, n_groups=demo_groups, year=year, seed=demo_seed, audio_mismatch=demo_audio_mismatch
+    )
+    audio_paths = render_catalog_audio(
+        catalog, data_dir / "demo-previews", progress=render_progress
+    )
+    with DemoService(catalog, audio_paths) as service:
+        yield SourceConnection(
+            name="demo",
+            cache_key=f"demo:{catalog.fingerprint}",
+            endpoints=SpotifyEndpoints(api_url=service.api_url, accounts_url=service.accounts_url),
+            search_query=query,
+            truth=catalog.truth.set_index("track_id"),
+        )

@@ -1,0 +1,110 @@
+"""Tasks that ask a Spotify-compatible API for tracks and their audio features.
+
+Clients are built inside the task from endpoints and credentials resolved there, so no
+client (unhashable, different in every process) and no secret ever becomes a task input.
+Cache keys leave the endpoints out (the demo's port changes every run) and use the source's
+``cache_key`` instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import spotipy
+from prefect import task
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
+from prefect.tasks import exponential_backoff
+
+from songmix.sources.connect import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from songmix.sources.credentials import SpotifyCredentials, load_spotify_credentials
+from songmix.sources.http import retry_condition
+from songmix.sources.spotify import (
+    AudioFeaturesForbidden,
+    SpotifyEndpoints,
+    fetch_audio_features,
+    fetch_search_page,
+    make_spotify_client,
+)
+
+#: Retries for every network task: exponential backoff with jitter, only on what is
+#: retryable (429 after its Retry-After, 5xx, timeouts); a 400 or 404 fails at once.
+NETWORK_RETRIES = dict(
+    retries=4,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_condition,
+)
+
+
+@functools.lru_cache(maxsize=4)
+def _client(endpoints: SpotifyEndpoints, source_name: str) -> spotipy.Spotify:
+    """One client per process and endpoints; credentials are resolved here, never passed."""
+    if source_name == "demo":
+        credentials = SpotifyCredentials(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+    else:
+        credentials = load_spotify_credentials()
+    return make_spotify_client(endpoints, credentials)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@task(
+    name="fetch-search-pages",
+    task_run_name="fetch-search-pages[chunk {chunk}]",
+    # Search results change week to week, so pages are never reused across runs; an
+    # interrupted run resumes from the pages the warehouse already holds.
+    cache_policy=NO_CACHE,
+    **NETWORK_RETRIES,
+)
+def fetch_search_pages(
+    endpoints: SpotifyEndpoints, source_name: str, query: str, offsets: list[int], chunk: str
+) -> list[dict]:
+    """Fetch search pages of 10 tracks at ``offsets``; returns raw pages with their offset."""
+    client = _client(endpoints, source_name)
+    return [
+        {"query": query, "offset": offset, "fetched_at": _utc_now(),
+         "page": fetch_search_page(client, query, offset=offset)}
+        for offset in offsets
+    ]
+
+
+@dataclass(frozen=True)
+class FeatureBatch:
+    """Audio features for a batch of tracks, as the provider answered."""
+
+    provider: str
+    features: dict[str, dict] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+@task(
+    name="fetch-audio-features",
+    task_run_name="fetch-audio-features[chunk {chunk}]",
+    cache_policy=(INPUTS - "endpoints" - "chunk") + TASK_SOURCE,
+    **NETWORK_RETRIES,
+)
+def fetch_audio_features_batch(
+    endpoints: SpotifyEndpoints,
+    source_name: str,
+    source_key: str,
+    track_ids: list[str],
+    chunk: str,
+) -> FeatureBatch:
+    """Audio features of up to 100 tracks; ids the provider does not know are ``missing``."""
+    client = _client(endpoints, source_name)
+    provider = "demo" if source_name == "demo" else "spotify"
+    try:
+        answered = fetch_audio_features(client, track_ids)
+    except AudioFeaturesForbidden:
+        return FeatureBatch(
+            provider=provider,
+            missing={track_id: "audio-features endpoint refused (403)" for track_id in track_ids},
+        )
+    features = {tid: obj for tid, obj in zip(track_ids, answered) if obj is not None}
+    missing = {tid: f"{provider} has no audio features for this track"
+               for tid, obj in zip(track_ids, answered) if obj is None}
+    return FeatureBatch(provider=provider, features=features, missing=missing)

@@ -1,0 +1,99 @@
+"""The writer: schema on open, idempotent replacing writes, whole-or-nothing stages."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from songmix.warehouse.connection import WarehouseError, schema_version_of_code
+from songmix.warehouse.store import Warehouse
+
+
+def _tracks(*ids: str, run_id: str = "r1") -> pd.DataFrame:
+    return pd.DataFrame({"track_id": list(ids), "name": [f"song {i}" for i in ids],
+                         "artists": "someone", "run_id": run_id})
+
+
+def test_opening_creates_every_table_at_the_current_schema_version(tmp_path):
+    path = tmp_path / "w.duckdb"
+    Warehouse(path)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        tables = {name for (name,) in connection.execute("select table_name from duckdb_tables()").fetchall()}
+        version = connection.execute("select max(version) from schema_version").fetchone()[0]
+    assert {"runs", "tracks", "spotify_features", "audio_files", "aubio_features", "gmm_fits",
+            "gmm_components", "gmm_assignments", "comparison", "contingency", "search_pages"} <= tables
+    assert version == schema_version_of_code()
+
+
+def test_reopening_applies_nothing_twice(tmp_path):
+    path = tmp_path / "w.duckdb"
+    Warehouse(path)
+    Warehouse(path)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        assert connection.execute("select count(*) from schema_version").fetchone()[0] == schema_version_of_code()
+
+
+def test_rewriting_the_same_keys_replaces_rows_instead_of_duplicating(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.write({"tracks": _tracks("a", "b")})
+    warehouse.write({"tracks": _tracks("b", "c", run_id="r2")})
+    with warehouse.reading() as connection:
+        rows = connection.execute("select track_id, run_id from tracks order by 1").fetchall()
+    assert rows == [("a", "r1"), ("b", "r2"), ("c", "r2")]
+
+
+def test_a_failing_stage_leaves_no_partial_rows(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    bad_runs = pd.DataFrame({"run_id": ["x"], "source": ["demo"], "parameters": ["{}"],
+                             "code_version": ["0"], "started_at": [pd.Timestamp.now()],
+                             "status": ["not-a-status"]})
+    with pytest.raises(duckdb.ConstraintException):
+        warehouse.write({"tracks": _tracks("a"), "runs": bad_runs})
+    with warehouse.reading() as connection:
+        assert connection.execute("select count(*) from tracks").fetchone()[0] == 0
+
+
+def test_unknown_tables_columns_and_duplicate_keys_are_refused(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with pytest.raises(WarehouseError, match="unknown table"):
+        warehouse.write({"tracks; drop table runs": _tracks("a")})
+    with pytest.raises(WarehouseError, match="no columns"):
+        warehouse.write({"tracks": _tracks("a").assign(colour="red")})
+    with pytest.raises(WarehouseError, match="repeat a key"):
+        warehouse.write({"tracks": _tracks("a", "a")})
+
+
+def test_runs_record_status_and_counts(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.start_run("r1", source="demo", parameters={"n_tracks": 2}, code_version="0", flow_run_id=None)
+    warehouse.write({"tracks": _tracks("a", "b")})
+    warehouse.finish_run("r1", status="completed", counts=warehouse.table_counts("r1"))
+    with warehouse.reading() as connection:
+        status, counts = connection.execute("select status, counts from runs").fetchone()
+    assert status == "completed"
+    assert '"tracks": 2' in counts
+
+
+def test_a_non_duckdb_file_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    content = b"hello, I am a text file\n" * 10
+    path.write_bytes(content)
+    with pytest.raises(WarehouseError, match="not a DuckDB database"):
+        Warehouse(path)
+    assert path.read_bytes() == content
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(WarehouseError, match="does not exist"):
+        Warehouse(tmp_path / "missing" / "w.duckdb")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_file_from_a_newer_songmix_is_refused(tmp_path):
+    path = tmp_path / "w.duckdb"
+    Warehouse(path)
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("insert into schema_version values (999, 'future', current_timestamp)")
+    with pytest.raises(WarehouseError, match="upgrade songmix"):
+        Warehouse(path)

@@ -1,0 +1,184 @@
+"""Opening the DuckDB file: validation, lock waiting and migrations.
+
+DuckDB lets one process hold a database file for writing at a time, and a read-only
+process cannot attach while a writer holds it. songmix's writer therefore opens the file
+only for the length of one stage's transaction, and every opener (writer or reader) waits
+briefly and retries when it finds the file locked, instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+#: Bytes 8..12 of every DuckDB database file.
+_DUCKDB_MAGIC = b"DUCK"
+#: How long an opener waits for another process's lock before giving up.
+DEFAULT_LOCK_TIMEOUT_S = 10.0
+_LOCK_RETRY_INTERVAL_S = 0.05
+
+
+class WarehouseError(Exception):
+    """A warehouse cannot be opened or written; the message says what to do."""
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """Ordered (version, name, sql) from the ``migrations`` folder (``NNN_name.sql``)."""
+    folder = resources.files("songmix.warehouse") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number, _, name = entry.name.removesuffix(".sql").partition("_")
+            found.append((int(number), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def schema_version_of_code() -> int:
+    """The newest schema version this code knows how to read and write."""
+    return _migrations()[-1][0]
+
+
+def validate_path(path: Path, *, for_writing: bool) -> None:
+    """Refuse a path that cannot hold a warehouse, before DuckDB touches it.
+
+    Raises
+    ------
+    WarehouseError
+        The folder is missing or read-only, the path is a folder, or the file exists but
+        is not a DuckDB database (it is never modified in that case).
+    """
+    if path.is_dir():
+        raise WarehouseError(f"{path} is a folder; give --db the path of a .duckdb file")
+    if path.exists():
+        if path.stat().st_size > 0:
+            with path.open("rb") as handle:
+                header = handle.read(12)
+            if header[8:12] != _DUCKDB_MAGIC:
+                raise WarehouseError(
+                    f"{path} is not a DuckDB database; pass a new file name to --db "
+                    "or the warehouse songmix created"
+                )
+        if for_writing and not os.access(path, os.W_OK):
+            raise WarehouseError(f"{path} is read-only; choose a writable --db path")
+        return
+    if not for_writing:
+        raise WarehouseError(f"no warehouse at {path}; run `songmix run` first or pass --db")
+    folder = path.parent
+    if not folder.is_dir():
+        raise WarehouseError(f"folder {folder} does not exist; create it or choose another --db")
+    if not os.access(folder, os.W_OK):
+        raise WarehouseError(f"folder {folder} is not writable; choose another --db")
+
+
+def _is_lock_conflict(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+@contextlib.contextmanager
+def connect(
+    path: Path, *, read_only: bool, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open ``path``, waiting up to ``lock_timeout_s`` for another process's lock."""
+    deadline = time.monotonic() + lock_timeout_s
+    while True:
+        try:
+            connection = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            if not _is_lock_conflict(error) or time.monotonic() >= deadline:
+                if _is_lock_conflict(error):
+                    raise WarehouseError(
+                        f"{path} stayed locked by another process for {lock_timeout_s:.0f} s; "
+                        "try again when the running stage has written"
+                    ) from None
+                raise WarehouseError(f"cannot open {path}: {error}") from None
+            time.sleep(_LOCK_RETRY_INTERVAL_S)
+        except duckdb.Error as error:
+            raise WarehouseError(f"cannot open {path} as a DuckDB warehouse: {error}") from None
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def _current_version(connection: duckdb.DuckDBPyConnection) -> int:
+    has_table = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not has_table:
+        return 0
+    return connection.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+
+def migrate(connection: duckdb.DuckDBPyConnection) -> int:
+    """Apply every migration newer than the file's version, each in its own transaction.
+
+    Returns the schema version the file is at afterwards.
+
+    Raises
+    ------
+    WarehouseError
+        The file was written by a newer songmix (its schema version is unknown here).
+    """
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    connection.execute(
+        "COMMENT ON TABLE schema_version IS 'Migrations applied to this file, in order.'"
+    )
+    current = _current_version(connection)
+    newest = schema_version_of_code()
+    if current > newest:
+        raise WarehouseError(
+            f"this warehouse has schema version {current}, but this songmix only knows up to "
+            f"{newest}; upgrade songmix (pip install -U songmix) to open it"
+        )
+    for version, name, sql in _migrations():
+        if version <= current:
+            continue
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            connection.execute(sql)
+            connection.execute(
+                "INSERT INTO schema_version VALUES (?, ?, current_timestamp)", [version, name]
+            )
+            connection.execute("COMMIT")
+        except Exception:
+            connection.execute("ROLLBACK")
+            raise
+    _sync_feature_columns(connection)
+    return max(current, newest)
+
+
+def _sync_feature_columns(connection: duckdb.DuckDBPyConnection) -> None:
+    """Give ``aubio_features`` one documented DOUBLE column per feature the extractor makes.
+
+    The extractor's feature table is the one description of each feature; columns it adds
+    in a new version appear here (older rows hold NULL there until re-extracted).
+    """
+    from songmix.audio.features import FEATURE_TABLE
+
+    existing = {
+        name
+        for (name,) in connection.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'aubio_features'"
+        ).fetchall()
+    }
+    for spec in FEATURE_TABLE:
+        if spec.name in existing:
+            continue
+        column = '"' + spec.name.replace('"', '""') + '"'
+        connection.execute(f"ALTER TABLE aubio_features ADD COLUMN {column} DOUBLE")
+        documentation = (f"{spec.description} [{spec.unit}; aubio {spec.aubio_object}, "
+                         f"{spec.parameters}; computed by {spec.computed_by}]")
+        # COMMENT ON takes no parameters; the text is the extractor's own constant.
+        connection.execute(
+            f"COMMENT ON COLUMN aubio_features.{column} IS '{documentation.replace(chr(39), chr(39) * 2)}'"
+        )

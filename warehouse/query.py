@@ -1,0 +1,100 @@
+"""Read-only access for people: ad-hoc SQL, the documented schema, and model lookups.
+
+Readers open the file read-only and wait briefly when a writer holds it, so a query during
+a scheduled run answers as soon as the running stage has written.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from songmix.warehouse.connection import (
+    WarehouseError,
+    connect,
+    schema_version_of_code,
+    validate_path,
+)
+
+#: Statements a read-only query may start with.
+_READ_STATEMENTS = ("select", "with", "from", "describe", "show", "summarize", "explain", "values", "table")
+_WRITE_WORDS = re.compile(
+    r"\b(insert|update|delete|drop|create|alter|attach|detach|copy|export|import|install|load|"
+    r"pragma|set|checkpoint|vacuum|call|truncate|replace|grant|begin|commit|rollback|use)\b",
+    re.IGNORECASE,
+)
+
+
+def _strip_literals(sql: str) -> str:
+    """``sql`` with string literals, quoted names and comments blanked out."""
+    sql = re.sub(r"--[^\n]*", " ", sql)
+    sql = re.sub(r"/\*.*?\*/", " ", sql, flags=re.DOTALL)
+    sql = re.sub(r"'(?:[^']|'')*'", "''", sql)
+    return re.sub(r'"(?:[^"]|"")*"', '""', sql)
+
+
+def check_read_only(sql: str) -> None:
+    """Refuse anything but a single reading statement.
+
+    The file is opened read-only as well; this check gives a clear message first and also
+    refuses statements read-only mode would allow (ATTACH of another file, COPY ... TO, SET).
+    """
+    bare = _strip_literals(sql).strip().rstrip(";").strip()
+    if not bare:
+        raise WarehouseError("empty query; try: songmix sql \"select count(*) from tracks\"")
+    if ";" in bare:
+        raise WarehouseError("one statement at a time, please")
+    first = bare.split(None, 1)[0].lower()
+    word = _WRITE_WORDS.search(bare)
+    if first not in _READ_STATEMENTS or word:
+        offending = word.group(0).upper() if word else first.upper()
+        raise WarehouseError(
+            f"songmix sql is read-only ({offending} refused); "
+            "the pipeline is the warehouse's only writer"
+        )
+
+
+def _check_version(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    version = connection.execute(
+        "SELECT coalesce(max(version), 0) FROM schema_version"
+    ).fetchone()[0]
+    if version > schema_version_of_code():
+        raise WarehouseError(
+            f"{path} has schema version {version}, newer than this songmix knows "
+            f"({schema_version_of_code()}); upgrade songmix to read it"
+        )
+
+
+def run_query(path: Path | str, sql: str, *, lock_timeout_s: float = 5.0) -> pd.DataFrame:
+    """Run one read-only statement and return its result."""
+    path = Path(path)
+    check_read_only(sql)
+    validate_path(path, for_writing=False)
+    with connect(path, read_only=True, lock_timeout_s=lock_timeout_s) as connection:
+        _check_version(connection, path)
+        try:
+            return connection.execute(sql).df()
+        except duckdb.Error as error:
+            raise WarehouseError(f"query failed: {error}") from None
+
+
+def describe_schema(path: Path | str) -> pd.DataFrame:
+    """Every table and view with its columns, types and descriptions.
+
+    The descriptions are the ``COMMENT``s the migrations attach, so the documentation lives
+    beside the DDL and cannot drift from it.
+    """
+    return run_query(
+        path,
+        "SELECT o.kind, o.name, o.description AS object_description, c.column_name, "
+        "c.data_type, c.comment AS column_description "
+        "FROM (SELECT 'table' AS kind, table_name AS name, comment AS description "
+        "      FROM duckdb_tables() WHERE schema_name = 'main' "
+        "      UNION ALL SELECT 'view', view_name, comment FROM duckdb_views() "
+        "      WHERE schema_name = 'main' AND NOT internal) o "
+        "JOIN duckdb_columns() c ON c.table_name = o.name AND c.schema_name = 'main' "
+        "ORDER BY o.kind, o.name, c.column_index",
+    )

@@ -1,0 +1,265 @@
+"""The one writer of the warehouse, and the read helpers the flows need.
+
+Every write is one transaction on a short-lived connection: the stage's rows land whole or
+not at all, and between stages the file is free for readers (``songmix sql``). Writes are
+idempotent: rows are replaced on their natural key, so a rerun never duplicates them.
+Values reach SQL only as parameters or registered DataFrames; table and column names come
+from the allow-list below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from songmix.warehouse.connection import WarehouseError, connect, migrate, validate_path
+
+#: Natural key of every table the writer may touch.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "runs": ("run_id",),
+    "search_pages": ("run_id", "query", "offset"),
+    "raw_audio_features": ("track_id", "provider"),
+    "run_tracks": ("run_id", "track_id"),
+    "tracks": ("track_id",),
+    "spotify_features": ("track_id",),
+    "audio_files": ("track_id",),
+    "aubio_features": ("sha256",),
+    "item_failures": ("run_id", "stage", "item_id"),
+    "demo_truth": ("track_id",),
+    "gmm_fits": ("run_id", "feature_set", "k", "seed"),
+    "gmm_models": ("run_id", "feature_set", "k"),
+    "gmm_components": ("run_id", "feature_set", "k", "component"),
+    "gmm_assignments": ("run_id", "feature_set", "k", "track_id"),
+    "seed_stability": ("run_id", "feature_set", "k", "seed"),
+    "comparison": ("run_id", "left_set", "right_set", "left_k", "right_k", "metric"),
+    "contingency": ("run_id", "left_set", "right_set", "left_cluster", "right_cluster"),
+    "feature_agreement": ("run_id", "spotify_feature", "measure"),
+    "extractor_accuracy": ("run_id", "metric"),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class Warehouse:
+    """A DuckDB warehouse file, opened for one transaction at a time.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.duckdb`` file. Created (with the schema) if missing.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        validate_path(self.path, for_writing=True)
+        with connect(self.path, read_only=False) as connection:
+            migrate(connection)
+
+    # -- transactions ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One stage's writes: committed together, or rolled back together."""
+        with connect(self.path, read_only=False) as connection:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for the flow's own reads (the flow's process is the writer)."""
+        with connect(self.path, read_only=False) as connection:
+            yield connection
+
+    # -- generic idempotent write ------------------------------------------------------
+    @staticmethod
+    def replace_rows(
+        connection: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame
+    ) -> int:
+        """Insert ``rows`` into ``table``, replacing rows with the same natural key.
+
+        Returns the number of rows written. Columns are matched by name; a column the
+        table lacks is an error, so a typo cannot silently drop data.
+        """
+        if table not in TABLE_KEYS:
+            raise WarehouseError(f"unknown table {table!r}")
+        if rows.empty:
+            return 0
+        key = TABLE_KEYS[table]
+        table_columns = {
+            name
+            for (name,) in connection.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]
+            ).fetchall()
+        }
+        unknown = sorted(set(rows.columns) - table_columns)
+        if unknown:
+            raise WarehouseError(f"{table} has no columns {unknown}")
+        duplicated = rows.duplicated(subset=list(key))
+        if duplicated.any():
+            raise WarehouseError(
+                f"{int(duplicated.sum())} rows for {table} repeat a key {key}; "
+                "the stage produced duplicates"
+            )
+        connection.register("incoming_rows", rows)
+        try:
+            match = " AND ".join(
+                f"{_quoted(table)}.{_quoted(c)} = incoming_rows.{_quoted(c)}" for c in key
+            )
+            connection.execute(
+                f"DELETE FROM {_quoted(table)} USING incoming_rows WHERE {match}"
+            )
+            columns = ", ".join(_quoted(c) for c in rows.columns)
+            connection.execute(
+                f"INSERT INTO {_quoted(table)} ({columns}) SELECT {columns} FROM incoming_rows"
+            )
+        finally:
+            connection.unregister("incoming_rows")
+        return len(rows)
+
+    def write(self, tables: Mapping[str, pd.DataFrame]) -> dict[str, int]:
+        """Write several tables in one transaction; returns rows written per table."""
+        with self.transaction() as connection:
+            return {name: self.replace_rows(connection, name, rows) for name, rows in tables.items()}
+
+    # -- runs --------------------------------------------------------------------------
+    def start_run(
+        self,
+        run_id: str,
+        *,
+        source: str,
+        parameters: Mapping[str, object],
+        code_version: str,
+        flow_run_id: str | None,
+    ) -> None:
+        """Record a run as running (a resumed run keeps its original start time)."""
+        with self.transaction() as connection:
+            existing = connection.execute(
+                "SELECT started_at FROM runs WHERE run_id = ?", [run_id]
+            ).fetchone()
+            started_at = existing[0] if existing else _now()
+            connection.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            connection.execute(
+                "INSERT INTO runs (run_id, flow_run_id, source, parameters, code_version, "
+                "started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                [run_id, flow_run_id, source, json.dumps(dict(parameters)), code_version, started_at],
+            )
+
+    def finish_run(
+        self, run_id: str, *, status: str, counts: Mapping[str, int], error: str | None = None
+    ) -> None:
+        """Mark a run completed or failed, with its per-stage counts."""
+        with self.transaction() as connection:
+            connection.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, counts = ?, error = ? "
+                "WHERE run_id = ?",
+                [status, _now(), json.dumps(dict(counts)), error, run_id],
+            )
+
+    def table_counts(self, run_id: str) -> dict[str, int]:
+        """Rows each run-tagged table holds for ``run_id``."""
+        with self.reading() as connection:
+            tagged = [
+                name
+                for (name,) in connection.execute(
+                    "SELECT DISTINCT table_name FROM duckdb_columns() "
+                    "WHERE column_name = 'run_id' AND table_name <> 'runs' ORDER BY 1"
+                ).fetchall()
+                if name in TABLE_KEYS
+            ]
+            return {
+                name: connection.execute(
+                    f"SELECT count(*) FROM {_quoted(name)} WHERE run_id = ?", [run_id]
+                ).fetchone()[0]
+                for name in tagged
+            }
+
+    # -- read helpers for "do no work already held" ------------------------------------
+    def _select_in(self, sql: str, ids: Sequence[str]) -> pd.DataFrame:
+        """Run ``sql`` with the registered one-column frame ``wanted(id)``."""
+        with self.reading() as connection:
+            connection.register("wanted", pd.DataFrame({"id": list(ids)}, dtype="string"))
+            try:
+                return connection.execute(sql).df()
+            finally:
+                connection.unregister("wanted")
+
+    def tracks_with_features(self, track_ids: Sequence[str]) -> set[str]:
+        """The subset of ``track_ids`` whose Spotify-style features are stored."""
+        found = self._select_in(
+            "SELECT track_id FROM spotify_features JOIN wanted ON track_id = wanted.id",
+            track_ids,
+        )
+        return set(found["track_id"])
+
+    def stored_audio(self, track_ids: Sequence[str]) -> pd.DataFrame:
+        """Stored audio rows (track_id, status, sha256, path) for ``track_ids``."""
+        return self._select_in(
+            "SELECT track_id, status, sha256, path, error FROM audio_files "
+            "JOIN wanted ON track_id = wanted.id",
+            track_ids,
+        )
+
+    def extracted_sha256s(self, sha256s: Sequence[str], *, extractor_version: str) -> set[str]:
+        """The subset of ``sha256s`` already extracted by this extractor version."""
+        with self.reading() as connection:
+            connection.register("wanted", pd.DataFrame({"id": list(sha256s)}, dtype="string"))
+            try:
+                found = connection.execute(
+                    "SELECT sha256 FROM aubio_features JOIN wanted ON sha256 = wanted.id "
+                    "WHERE extractor_version = ?",
+                    [extractor_version],
+                ).fetchall()
+            finally:
+                connection.unregister("wanted")
+        return {sha for (sha,) in found}
+
+    def spotify_feature_frame(self, track_ids: Sequence[str]) -> pd.DataFrame:
+        """Spotify-style features of ``track_ids``, indexed by track_id, in their order."""
+        frame = self._select_in(
+            "SELECT f.* EXCLUDE (run_id) FROM spotify_features f "
+            "JOIN wanted ON f.track_id = wanted.id",
+            track_ids,
+        ).set_index("track_id")
+        return frame.reindex([t for t in track_ids if t in frame.index])
+
+    def aubio_feature_frame(self, track_ids: Sequence[str]) -> pd.DataFrame:
+        """Aubio features of ``track_ids`` (through their audio file), indexed by track_id."""
+        frame = self._select_in(
+            "SELECT a.track_id, x.* EXCLUDE (sha256, run_id, extractor_version, flags) "
+            "FROM audio_files a JOIN wanted ON a.track_id = wanted.id "
+            "JOIN aubio_features x ON x.sha256 = a.sha256 WHERE a.status = 'ok'",
+            track_ids,
+        ).set_index("track_id")
+        return frame.reindex([t for t in track_ids if t in frame.index])
+
+    def truth_frame(self, track_ids: Sequence[str]) -> pd.DataFrame:
+        """Demo ground truth of ``track_ids`` (empty for sources without truth)."""
+        frame = self._select_in(
+            "SELECT t.* EXCLUDE (run_id) FROM demo_truth t JOIN wanted ON t.track_id = wanted.id",
+            track_ids,
+        ).set_index("track_id")
+        return frame.reindex([t for t in track_ids if t in frame.index])
+
+
+def frame(rows: Iterable[Mapping[str, object]], **constant_columns: object) -> pd.DataFrame:
+    """A DataFrame of ``rows`` with ``constant_columns`` added to every row."""
+    result = pd.DataFrame(list(rows))
+    for name, value in constant_columns.items():
+        result[name] = value
+    return result
