@@ -1,1 +1,67 @@
-"""songmix.em"""
+"""Gaussian mixtures fitted by a hand-written EM (numpy and scipy only).
+
+Conventions: samples are rows, ``X`` has shape (n_samples, d); K is the number of components.
+Covariances have scikit-learn's shapes per ``covariance_type``: full (K, d, d), tied (d, d),
+diag (K, d), spherical (K,). Log-likelihoods are means per sample, like scikit-learn's
+``score``. All seeds (``n_init`` starts) run together: one matrix product per iteration gives
+every seed's and component's log-densities, and converged seeds drop out.
+
+Usage::
+
+    from songmix import em
+
+    model = em.fit_gmm(X, 4, n_init=10, random_state=0, standardize=True,
+                       feature_names=["energy", "valence", "tempo"])
+    model.weights, model.means, model.log_likelihood, model.converged
+    em.predict_proba(model, [[0.8, 0.4, 120.0]])  # raw units: the scaler is applied
+    em.predict(model, X)                           # most probable component per row
+    model.bic(X), model.aic(X)
+    em.seed_stability(model, X)                    # ARI of each converged seed vs the best
+
+    selection = em.select_k(X, range(2, 11), criterion="bic", random_state=0, standardize=True)
+    selection.chosen_k, selection.bic, selection.chosen_model
+
+    # Compare with another implementation from the same start:
+    em.fit_gmm(X, 3, initial={"weights": w, "means": mu, "covariances": sigma}, tol=0,
+               max_iter=50)
+
+Bad input (NaN or infinite values, 1-D arrays, fewer samples than components, k < 1, unknown
+options, constant columns when standardising) raises ``ValueError`` with what to change.
+A start whose component empties or whose covariance stops being positive definite is marked
+failed (``SeedFit.failed_reason``); ``FitFailedError`` is raised only when every start fails.
+Non-convergence warns (``ConvergenceWarning``).
+"""
+
+from .gmm import (
+    ConvergenceWarning,
+    FitFailedError,
+    GaussianMixtureModel,
+    SeedFit,
+    fit_gmm,
+    full_covariances,
+    predict,
+    predict_proba,
+    score_samples,
+)
+from .scaling import Scaler, fit_scaler
+from .selection import KSelection, select_k
+from .stability import adjusted_rand_index, seed_labels, seed_stability
+
+__all__ = [
+    "ConvergenceWarning",
+    "FitFailedError",
+    "GaussianMixtureModel",
+    "KSelection",
+    "Scaler",
+    "SeedFit",
+    "adjusted_rand_index",
+    "fit_gmm",
+    "fit_scaler",
+    "full_covariances",
+    "predict",
+    "predict_proba",
+    "score_samples",
+    "seed_labels",
+    "seed_stability",
+    "select_k",
+]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from typing import Protocol
@@ -51,7 +52,8 @@ class StageProgress:
         self._artifact_id: UUID | None = None
         if FlowRunContext.get() is not None and total > 0:
             self._artifact_id = create_progress_artifact(
-                progress=0.0, key=name.replace("_", "-"), description=f"{name}: {total} items"
+                progress=0.0, key=re.sub(r"[^a-z0-9]+", "-", name.lower()),
+                description=f"{name}: {total} items",
             )
         for listener in list(_listeners):
             listener.stage_started(name, total)

@@ -21,11 +21,6 @@ from songmix.sources.spotify import SpotifyEndpoints
 
 SOURCES = ("demo", "spotify")
 
-#: The demo service's client credentials: public by design, they guard nothing.
-DEMO_CLIENT_ID = "songmix-demo"
-DEMO_CLIENT_SECRET = "songmix-demo-secret"
-
-
 @dataclass(frozen=True)
 class SourceConnection:
     """An open source of tracks.

@@ -39,7 +39,7 @@ def download_previews(
     A retryable failure (429, 5xx, timeout) of any track fails the task so Prefect retries
     the chunk; other failures are recorded in the track's row with their reason.
     """
-    session = make_session(timeout=(5, 30))
+    session = make_session(timeout=30)
     rows = []
     for track_id, url in zip(track_ids, urls, strict=True):
         row = {"track_id": track_id, "downloaded_at": _utc_now()}

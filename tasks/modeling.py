@@ -1,4 +1,4 @@
-"""Tasks that fit Gaussian mixtures with songmix's own EM and compare clusterings."""
+"""The task that fits Gaussian mixtures with songmix's own EM."""
 
 from __future__ import annotations
 
@@ -8,24 +8,24 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
-from songmix.analysis.compare import compare_clusterings
-from songmix.em import GaussianMixtureModel, Scaler, fit_scaler, predict_proba, select_k, seed_stability
+from songmix.em import GaussianMixtureModel, KSelection, Scaler, predict_proba, select_k, seed_stability
 
 
 @dataclass(frozen=True)
 class MixtureFits:
-    """Every k fitted on one feature set, standardized by ``scaler``.
+    """Every k fitted on one feature set.
 
     Attributes
     ----------
     feature_set : str
         ``"spotify"`` or ``"aubio"``.
-    scaler : Scaler
-        The standardization fitted on the input; stored with the models.
+    selection : KSelection
+        BIC and AIC per k (``inf`` where every seed failed) and why a k failed.
     models : dict[int, GaussianMixtureModel]
-        Best model per k.
+        Best model per k that could be fitted; each carries the scaler that standardized
+        its input and applies it to raw features.
     probabilities : dict[int, ndarray of shape (n_samples, k)]
-        Membership probabilities under each k's model.
+        Membership probabilities of the fitted samples under each k's model.
     stability : dict[int, ndarray of shape (n_seeds,)]
         ARI of each seed's clustering with the best seed's (NaN for failed seeds).
     chosen_k : int
@@ -33,11 +33,19 @@ class MixtureFits:
     """
 
     feature_set: str
-    scaler: Scaler
+    selection: KSelection
     models: dict[int, GaussianMixtureModel]
     probabilities: dict[int, np.ndarray]
     stability: dict[int, np.ndarray]
     chosen_k: int
+
+    @property
+    def scaler(self) -> Scaler:
+        return self.models[self.chosen_k].scaler
+
+    def labels(self, k: int | None = None) -> np.ndarray:
+        """Most probable component of every fitted sample under k's model (default chosen k)."""
+        return self.probabilities[self.chosen_k if k is None else k].argmax(axis=1)
 
 
 @task(name="fit-mixtures", task_run_name="fit-mixtures[{feature_set}]",
@@ -53,34 +61,27 @@ def fit_mixtures(
     covariance_type: str,
     random_state: int,
 ) -> MixtureFits:
-    """Standardize ``features`` and fit every k in ``ks`` over ``n_seeds`` EM seeds.
+    """Fit every k in ``ks`` over ``n_seeds`` EM seeds on standardized ``features``.
 
     Raises
     ------
     ValueError
-        The features cannot be fitted (NaN, a constant column, fewer tracks than k...);
-        the message says which and what to do.
+        The features cannot be fitted (NaN, a constant column, fewer tracks than k, every
+        k failed...); the message says which and what to do.
     """
-    scaler = fit_scaler(features, feature_names=feature_names)
-    standardized = scaler.transform(features)
-    selection = select_k(
-        standardized, ks, criterion="bic", covariance_type=covariance_type,
-        n_init=n_seeds, random_state=random_state,
-    )
-    models = dict(zip(selection.ks, selection.models))
+    selection = select_k(features, ks, criterion="bic", covariance_type=covariance_type,
+                         n_init=n_seeds, random_state=random_state, standardize=True,
+                         feature_names=feature_names)
+    models = {k: model for k, model in zip(selection.ks, selection.models) if model is not None}
+    chosen_k = fixed_k if fixed_k is not None else selection.chosen_k
+    if chosen_k not in models:
+        failure = dict(zip(selection.ks, selection.failures)).get(chosen_k)
+        raise ValueError(f"the {feature_set} mixture with k={chosen_k} could not be fitted: {failure}")
     return MixtureFits(
         feature_set=feature_set,
-        scaler=scaler,
+        selection=selection,
         models=models,
-        probabilities={k: predict_proba(model, standardized) for k, model in models.items()},
-        stability={k: seed_stability(model, standardized) for k, model in models.items()},
-        chosen_k=fixed_k if fixed_k is not None else selection.chosen_k,
+        probabilities={k: predict_proba(model, features) for k, model in models.items()},
+        stability={k: seed_stability(model, features) for k, model in models.items()},
+        chosen_k=chosen_k,
     )
-
-
-@task(name="compare-clusterings", task_run_name="compare-clusterings[{left_set} vs {right_set}]",
-      cache_policy=INPUTS + TASK_SOURCE)
-def compare_labelings(left_set: str, left_labels: np.ndarray, right_set: str,
-                      right_labels: np.ndarray):
-    """ARI, NMI, AMI, contingency table and Hungarian matching of two labelings."""
-    return compare_clusterings(left_labels, right_labels)

@@ -17,9 +17,10 @@ from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.tasks import exponential_backoff
 
-from songmix.sources.connect import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from songmix.sources.demo_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from songmix.sources.credentials import SpotifyCredentials, load_spotify_credentials
-from songmix.sources.http import retry_condition
+from songmix.sources.fallbacks import RECCOBEATS_BATCH, FallbackEndpoints, fetch_reccobeats_features
+from songmix.sources.http import make_session, retry_condition
 from songmix.sources.spotify import (
     AudioFeaturesForbidden,
     SpotifyEndpoints,
@@ -94,17 +95,28 @@ def fetch_audio_features_batch(
     track_ids: list[str],
     chunk: str,
 ) -> FeatureBatch:
-    """Audio features of up to 100 tracks; ids the provider does not know are ``missing``."""
+    """Audio features of up to 100 tracks; ids no provider knows are ``missing``.
+
+    Spotify answers 403 to apps created after 2024-11-27; then the keyless ReccoBeats
+    endpoint is asked instead, 40 ids a request. ``source_key`` only keys the cache.
+    """
     client = _client(endpoints, source_name)
     provider = "demo" if source_name == "demo" else "spotify"
     try:
-        answered = fetch_audio_features(client, track_ids)
+        answered = dict(zip(track_ids, fetch_audio_features(client, track_ids)))
     except AudioFeaturesForbidden:
-        return FeatureBatch(
-            provider=provider,
-            missing={track_id: "audio-features endpoint refused (403)" for track_id in track_ids},
-        )
-    features = {tid: obj for tid, obj in zip(track_ids, answered) if obj is not None}
+        provider = "reccobeats"
+        answered = _reccobeats_features(track_ids)
+    features = {tid: obj for tid, obj in answered.items() if obj is not None}
     missing = {tid: f"{provider} has no audio features for this track"
-               for tid, obj in zip(track_ids, answered) if obj is None}
+               for tid in track_ids if tid not in features}
     return FeatureBatch(provider=provider, features=features, missing=missing)
+
+
+def _reccobeats_features(track_ids: list[str]) -> dict[str, dict]:
+    base_url = FallbackEndpoints.from_env().reccobeats_url
+    session = make_session(timeout=15)
+    found: dict[str, dict] = {}
+    for start in range(0, len(track_ids), RECCOBEATS_BATCH):
+        found |= fetch_reccobeats_features(session, base_url, track_ids[start:start + RECCOBEATS_BATCH])
+    return found

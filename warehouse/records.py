@@ -14,6 +14,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from songmix.em import full_covariances
 from songmix.sources.schema import SPOTIFY_FEATURE_COLUMNS
 
 
@@ -42,9 +43,9 @@ def track_rows(run_id: str, tracks: Sequence[Mapping]) -> dict[str, pd.DataFrame
 
 
 def truth_rows(run_id: str, truth: pd.DataFrame) -> pd.DataFrame:
-    """``demo_truth`` rows from a truth frame indexed by track_id."""
-    rows = truth.reset_index()[["track_id", "group_id", "group_name", "tempo", "key", "mode"]]
-    return rows.assign(run_id=run_id)
+    """``demo_truth`` rows from the demo catalog's truth frame indexed by track_id."""
+    rows = truth.reset_index().rename(columns={"group": "group_id"})
+    return rows[["track_id", "group_id", "group_name", "tempo", "key", "mode"]].assign(run_id=run_id)
 
 
 def spotify_feature_rows(
@@ -80,41 +81,44 @@ def data_sha256(features: np.ndarray, track_ids: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def mixture_rows(run_id: str, fits, features: np.ndarray, track_ids: Sequence[str]) -> dict[str, pd.DataFrame]:
+def mixture_rows(
+    run_id: str, fits, features: np.ndarray, track_ids: Sequence[str]
+) -> dict[str, pd.DataFrame]:
     """``gmm_fits``, ``gmm_models``, ``gmm_components``, ``gmm_assignments`` and
     ``seed_stability`` rows for every k of one feature set's :class:`MixtureFits`."""
     sha = data_sha256(features, track_ids)
-    standardized = fits.scaler.transform(features)
     n = len(track_ids)
+    scaler = fits.scaler
     fit_rows, model_rows, component_rows, assignment_rows, stability_rows = [], [], [], [], []
     for k, model in sorted(fits.models.items()):
         key = {"run_id": run_id, "feature_set": fits.feature_set, "k": k}
-        for seed in model.seeds:
+        for seed, ari in zip(model.seeds, fits.stability[k], strict=True):
             fit_rows.append(key | {
                 "seed": seed.seed, "covariance_type": model.covariance_type,
                 "log_likelihood": _finite_or_none(seed.log_likelihood),
-                "bic": _finite_or_none(seed.bic(standardized)) if seed.failed_reason is None else None,
-                "aic": _finite_or_none(seed.aic(standardized)) if seed.failed_reason is None else None,
+                "bic": _criterion(seed.log_likelihood, n, model.n_parameters, np.log(n)),
+                "aic": _criterion(seed.log_likelihood, n, model.n_parameters, 2.0),
                 "n_iter": seed.n_iter, "converged": seed.converged,
                 "is_best": seed.seed == model.best_seed, "failed_reason": seed.failed_reason,
                 "n_samples": n, "data_sha256": sha,
             })
+            if np.isfinite(ari):
+                stability_rows.append(key | {"seed": seed.seed, "ari_with_best": float(ari)})
         model_rows.append(key | {
             "covariance_type": model.covariance_type, "chosen": k == fits.chosen_k,
-            "features": list(fits.scaler.feature_names),
-            "scaler_mean": fits.scaler.mean.tolist(), "scaler_scale": fits.scaler.scale.tolist(),
-            "log_likelihood": model.log_likelihood, "bic": model.bic(standardized),
-            "aic": model.aic(standardized), "n_samples": n, "track_ids": list(track_ids),
+            "features": list(model.feature_names), "scaler_mean": scaler.mean.tolist(),
+            "scaler_scale": scaler.scale.tolist(), "log_likelihood": model.log_likelihood,
+            "bic": model.bic(features), "aic": model.aic(features), "n_samples": n,
+            "track_ids": list(track_ids),
         })
-        means_original = fits.scaler.inverse_transform(model.means)
-        full_covariances = model.full_covariances()
-        for component in range(k):
-            component_rows.append(key | {
-                "component": component, "weight": float(model.weights[component]),
-                "mean": model.means[component].tolist(),
-                "mean_original": means_original[component].tolist(),
-                "covariance": full_covariances[component].ravel().tolist(),
-            })
+        means_original = scaler.inverse_transform(model.means)
+        covariances = full_covariances(model)
+        component_rows += [key | {
+            "component": component, "weight": float(model.weights[component]),
+            "mean": model.means[component].tolist(),
+            "mean_original": means_original[component].tolist(),
+            "covariance": covariances[component].ravel().tolist(),
+        } for component in range(k)]
         probabilities = fits.probabilities[k]
         labels = probabilities.argmax(axis=1)
         assignment_rows.append(pd.DataFrame({
@@ -122,9 +126,6 @@ def mixture_rows(run_id: str, fits, features: np.ndarray, track_ids: Sequence[st
             "probability": probabilities[np.arange(n), labels],
             "probabilities": list(probabilities),
         }))
-        for seed, ari in zip(model.seeds, fits.stability[k]):
-            if np.isfinite(ari):
-                stability_rows.append(key | {"seed": seed.seed, "ari_with_best": float(ari)})
     return {
         "gmm_fits": pd.DataFrame(fit_rows),
         "gmm_models": pd.DataFrame(model_rows),
@@ -134,5 +135,58 @@ def mixture_rows(run_id: str, fits, features: np.ndarray, track_ids: Sequence[st
     }
 
 
+def _criterion(mean_log_likelihood: float, n_samples: int, n_parameters: int, penalty: float) -> float | None:
+    """BIC (``penalty = log n``) or AIC (``penalty = 2``) of one seed; None if it failed."""
+    if not np.isfinite(mean_log_likelihood):
+        return None
+    return float(-2.0 * n_samples * mean_log_likelihood + penalty * n_parameters)
+
+
 def _finite_or_none(value: float) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
+
+
+def agreement_rows(run_id: str, agreement) -> dict[str, pd.DataFrame]:
+    """``comparison`` and ``contingency`` rows of one :class:`~songmix.tasks.compare.Agreement`."""
+    key = {"run_id": run_id, "left_set": agreement.left_set, "right_set": agreement.right_set}
+    uncertainty = agreement.uncertainty
+    comparison = pd.DataFrame([
+        key | {"left_k": agreement.left_k, "right_k": agreement.right_k, "metric": m.name,
+               "value": _finite_or_none(m.value), "ci_low": _finite_or_none(m.ci_low),
+               "ci_high": _finite_or_none(m.ci_high), "null_mean": _finite_or_none(m.null_mean),
+               "p_value": _finite_or_none(m.p_value), "n_tracks": uncertainty.n_tracks}
+        for m in uncertainty.metrics
+    ])
+    matched = {(p.cluster_a, p.cluster_b) for p in agreement.clusters.matched_pairs}
+    counts = agreement.clusters.contingency.stack()
+    contingency = pd.DataFrame([
+        key | {"left_cluster": int(left), "right_cluster": int(right), "n_tracks": int(n),
+               "matched": (left, right) in matched}
+        for (left, right), n in counts.items()
+    ])
+    return {"comparison": comparison, "contingency": contingency}
+
+
+def feature_agreement_rows(run_id: str, measures) -> pd.DataFrame:
+    """``feature_agreement`` rows: cv_r2 / best_r per Spotify feature, and direct measures."""
+    rows = []
+    for feature, row in measures.predicted.table.iterrows():
+        rows.append({"spotify_feature": feature, "measure": "cv_r2", "aubio_feature": None,
+                     "value": _finite_or_none(row["cv_r2"]), "n_tracks": int(row["n_tracks"])})
+        rows.append({"spotify_feature": feature, "measure": "best_r",
+                     "aubio_feature": row["best_aubio_feature"],
+                     "value": _finite_or_none(row["best_pearson_r"]), "n_tracks": int(row["n_tracks"])})
+    for measure, row in measures.direct.table.iterrows():
+        rows.append({"spotify_feature": measure.split("_")[0], "measure": measure,
+                     "aubio_feature": None, "value": _finite_or_none(row["value"]),
+                     "n_tracks": int(row["n_tracks"])})
+    return pd.DataFrame(rows).assign(run_id=run_id)
+
+
+def accuracy_rows(run_id: str, accuracy: Mapping[str, float]) -> pd.DataFrame:
+    """``extractor_accuracy`` rows from the extractor-accuracy measures."""
+    n_tracks = int(accuracy["n_tracks"])
+    return pd.DataFrame([
+        {"run_id": run_id, "metric": metric, "value": float(value), "n_tracks": n_tracks}
+        for metric, value in accuracy.items() if metric != "n_tracks"
+    ])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -248,6 +248,24 @@ class Warehouse:
         ).set_index("track_id")
         return frame.reindex([t for t in track_ids if t in frame.index])
 
+    def fitted_track_ids(self, run_id: str) -> list[str]:
+        """The tracks the run's mixtures were fitted on, in row order (empty if none)."""
+        with self.reading() as connection:
+            found = connection.execute(
+                "SELECT track_ids FROM gmm_models WHERE run_id = ? ORDER BY feature_set, k LIMIT 1",
+                [run_id],
+            ).fetchone()
+        return list(found[0]) if found else []
+
+    def fit_curves(self, run_id: str) -> pd.DataFrame:
+        """BIC and AIC of every seed the run fitted (feature_set, k, seed, bic, aic)."""
+        with self.reading() as connection:
+            return connection.execute(
+                "SELECT feature_set, k, seed, bic, aic FROM gmm_fits "
+                "WHERE run_id = ? AND bic IS NOT NULL ORDER BY feature_set, k, seed",
+                [run_id],
+            ).df()
+
     def truth_frame(self, track_ids: Sequence[str]) -> pd.DataFrame:
         """Demo ground truth of ``track_ids`` (empty for sources without truth)."""
         frame = self._select_in(
@@ -256,10 +274,3 @@ class Warehouse:
         ).set_index("track_id")
         return frame.reindex([t for t in track_ids if t in frame.index])
 
-
-def frame(rows: Iterable[Mapping[str, object]], **constant_columns: object) -> pd.DataFrame:
-    """A DataFrame of ``rows`` with ``constant_columns`` added to every row."""
-    result = pd.DataFrame(list(rows))
-    for name, value in constant_columns.items():
-        result[name] = value
-    return result

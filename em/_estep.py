@@ -1,0 +1,385 @@
+"""E-step: log-densities of every seed and component as one linear map of quadratic features.
+
+For a Gaussian with precision ``P``, mean ``mu`` and weight ``w``,
+
+    log w + log N(x | mu, P^-1) = -1/2 x'Px + x'P mu + (log w + log|U| - d/2 log 2pi - 1/2 mu'P mu)
+
+where ``U`` is the Cholesky factor of ``P`` (``P = U U'``). The right-hand side is linear in the
+features ``z = [x_i x_j (i <= j), x, 1]`` (``[x_i^2, x, 1]`` when ``P`` is diagonal). So the
+log-densities of all seeds and components come from one matrix product ``Z @ W``, and the
+M-step's sufficient statistics from another, ``resp' @ Z`` (see :mod:`songmix.em._mstep`).
+
+Samples are centred on their mean before the features are built (the caller shifts the means
+by the same amount); that keeps ``x'Px`` small, so little precision is lost when the quadratic
+and linear terms cancel (the absolute error of a log-density is about ``eps |x|^2 |P|``: below
+1e-7 for standardised data even with covariances as small as ``reg_covar = 1e-6``).
+
+Shapes: ``S`` seeds, ``K`` components, ``d`` features, ``m`` quadratic features
+(``d (d + 1) / 2 + d + 1`` for full and tied, ``2 d + 1`` for diag and spherical).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import TypeVar
+
+import numpy as np
+
+from ._parallel import parallel_map, worker_count
+from ._parameters import MixtureParameters
+
+Result = TypeVar("Result")
+
+# Z is kept in memory when it fits in this many bytes, and rebuilt block by block otherwise.
+_FEATURE_CACHE_BYTES = 1 << 30
+# A block of log-probabilities (samples x seeds x components) holds between these many values:
+# enough for efficient matrix products and to pay for a thread, few enough to stay in cache.
+# Within that range the samples are split evenly over the worker threads.
+_MIN_BLOCK_VALUES = 1 << 17
+_MAX_BLOCK_VALUES = 1 << 20
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+@cache
+def upper_triangle(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the upper triangle (``np.triu_indices``), computed once per d."""
+    return np.triu_indices(n_features)
+
+
+@cache
+def _second_order_scale(n_features: int) -> np.ndarray:
+    """``-1/2`` on the diagonal, ``-1`` off it: ``-x'Px/2 = sum_{i<=j} scale_ij P_ij x_i x_j``."""
+    rows, cols = upper_triangle(n_features)
+    return np.where(rows == cols, -0.5, -1.0)
+
+
+def uses_pair_features(covariance_type: str) -> bool:
+    """True when the covariance type needs all products ``x_i x_j``, not only squares."""
+    return covariance_type in ("full", "tied")
+
+
+def n_second_order(n_features: int, covariance_type: str) -> int:
+    """Number of second-order features: ``d (d + 1) / 2`` pairs or ``d`` squares."""
+    return n_features * (n_features + 1) // 2 if uses_pair_features(covariance_type) else n_features
+
+
+def quadratic_features(X: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Build the features ``z`` in which log-densities are linear, one row per feature.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, d)
+        Centred samples.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+
+    Returns
+    -------
+    Z : ndarray of shape (m, n_samples)
+        Rows ``[x_i x_j for i <= j, x, 1]`` (``np.triu_indices`` order) for full and tied,
+        ``[x_i^2, x, 1]`` otherwise. Features run along rows so that each is built by one
+        contiguous vectorised product, and a block of samples is a column slice.
+    """
+    n_samples, n_features = X.shape
+    n_second = n_second_order(n_features, covariance_type)
+    by_feature = np.ascontiguousarray(X.T)
+    Z = np.empty((n_second + n_features + 1, n_samples))
+    if uses_pair_features(covariance_type):
+        row = 0
+        for i in range(n_features):
+            np.multiply(by_feature[i], by_feature[i:], out=Z[row : row + n_features - i])
+            row += n_features - i
+    else:
+        np.multiply(by_feature, by_feature, out=Z[:n_features])
+    Z[n_second:-1] = by_feature
+    Z[-1] = 1.0
+    return Z
+
+
+@dataclass(frozen=True)
+class Features:
+    """Centred samples and their quadratic features, served in blocks of samples.
+
+    Attributes
+    ----------
+    samples : ndarray of shape (n_samples, d)
+        The samples minus ``center``.
+    center : ndarray of shape (d,)
+        The mean that was subtracted; means of the mixture live in the same shifted frame.
+    covariance_type : str
+    cached : ndarray of shape (m, n_samples) or None
+        The whole feature matrix when it fits in memory.
+    """
+
+    samples: np.ndarray
+    center: np.ndarray
+    covariance_type: str
+    cached: np.ndarray | None
+
+    @classmethod
+    def build(cls, X: np.ndarray, covariance_type: str) -> Features:
+        """Centre ``X`` (shape (n_samples, d)) and cache its features if they fit in memory."""
+        center = X.mean(axis=0)
+        samples = X - center
+        n_samples, n_features = X.shape
+        n_columns = n_second_order(n_features, covariance_type) + n_features + 1
+        fits = n_samples * n_columns * 8 <= _FEATURE_CACHE_BYTES
+        cached = quadratic_features(samples, covariance_type) if fits else None
+        return cls(samples, center, covariance_type, cached)
+
+    @property
+    def n_samples(self) -> int:
+        return self.samples.shape[0]
+
+    def map_blocks(self, function: Callable[[slice, np.ndarray], Result], n_columns: int) -> list[Result]:
+        """Apply ``function(rows, Z[:, rows])`` to consecutive blocks of samples, on several threads.
+
+        Parameters
+        ----------
+        function : callable
+            Takes a slice of samples and their features, shape (m, b).
+        n_columns : int
+            Log-probabilities computed per sample (S * K), which sizes the blocks.
+
+        Returns
+        -------
+        results : list
+            One per block, in sample order.
+        """
+        per_worker = -(-self.n_samples // worker_count())
+        block_rows = max(
+            1, min(max(per_worker, _MIN_BLOCK_VALUES // n_columns), _MAX_BLOCK_VALUES // n_columns)
+        )
+        slices = [slice(start, start + block_rows) for start in range(0, self.n_samples, block_rows)]
+        return parallel_map(lambda rows: function(rows, self._block(rows)), slices)
+
+    def _block(self, rows: slice) -> np.ndarray:
+        if self.cached is not None:
+            return self.cached[:, rows]
+        return quadratic_features(self.samples[rows], self.covariance_type)
+
+
+def _full_terms(means: np.ndarray, precisions_cholesky: np.ndarray):
+    """Terms of the log-density for full precisions.
+
+    Parameters
+    ----------
+    means : ndarray of shape (S, K, d)
+    precisions_cholesky : ndarray of shape (S, K, d, d)
+        Upper-triangular ``U`` with precision ``U U'``.
+
+    Returns
+    -------
+    second_order : ndarray of shape (S, K, d (d + 1) / 2)
+        Coefficients of ``x_i x_j`` (i <= j): ``-P_ii / 2`` and ``-P_ij``.
+    precision_mean : ndarray of shape (S, K, d)
+        ``P mu``.
+    mean_norm : ndarray of shape (S, K)
+        ``mu' P mu``.
+    log_det : ndarray of shape (S, K)
+        ``log |U|``, half the log-determinant of ``P``.
+    """
+    n_features = means.shape[-1]
+    rows, cols = upper_triangle(n_features)
+    precisions = precisions_cholesky @ np.swapaxes(precisions_cholesky, -1, -2)
+    second_order = precisions[..., rows, cols] * _second_order_scale(n_features)
+    precision_mean = np.einsum("skij,skj->ski", precisions, means)
+    whitened_mean = np.einsum("skij,ski->skj", precisions_cholesky, means)
+    mean_norm = np.einsum("skj,skj->sk", whitened_mean, whitened_mean)
+    log_det = np.log(np.diagonal(precisions_cholesky, axis1=-2, axis2=-1)).sum(axis=-1)
+    return second_order, precision_mean, mean_norm, log_det
+
+
+def _tied_terms(means: np.ndarray, precisions_cholesky: np.ndarray):
+    """As :func:`_full_terms` with one shared factor per seed, shape (S, d, d)."""
+    shared = np.broadcast_to(precisions_cholesky[:, None], means.shape + means.shape[-1:])
+    return _full_terms(means, shared)
+
+
+def _diag_terms(means: np.ndarray, precisions_cholesky: np.ndarray):
+    """As :func:`_full_terms` for diagonal precisions; ``precisions_cholesky`` (S, K, d)."""
+    precisions = precisions_cholesky**2
+    precision_mean = precisions * means
+    return (
+        -0.5 * precisions,
+        precision_mean,
+        np.einsum("skj,skj->sk", precision_mean, means),
+        np.log(precisions_cholesky).sum(axis=-1),
+    )
+
+
+def _spherical_terms(means: np.ndarray, precisions_cholesky: np.ndarray):
+    """As :func:`_diag_terms` with one precision per component; ``precisions_cholesky`` (S, K)."""
+    return _diag_terms(means, np.broadcast_to(precisions_cholesky[..., None], means.shape))
+
+
+_LOG_DENSITY_TERMS: dict[str, Callable] = {
+    "full": _full_terms,
+    "tied": _tied_terms,
+    "diag": _diag_terms,
+    "spherical": _spherical_terms,
+}
+
+
+def log_prob_coefficients(
+    weights: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray, covariance_type: str
+) -> np.ndarray:
+    """Coefficients ``W`` such that ``Z @ W[s, k]`` is ``log w_k + log N(x | mu_k, Sigma_k)``.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (S, K)
+    means : ndarray of shape (S, K, d)
+        In the centred frame of the :class:`Features`.
+    precisions_cholesky : ndarray
+        (S, K, d, d) full, (S, d, d) tied, (S, K, d) diag, (S, K) spherical.
+    covariance_type : str
+
+    Returns
+    -------
+    coefficients : ndarray of shape (S, K, m)
+    """
+    second_order, precision_mean, mean_norm, log_det = _LOG_DENSITY_TERMS[covariance_type](
+        means, precisions_cholesky
+    )
+    n_features = means.shape[-1]
+    constant = np.log(weights) + log_det - 0.5 * (n_features * _LOG_2PI + mean_norm)
+    return np.concatenate([second_order, precision_mean, constant[..., None]], axis=-1)
+
+
+def _normalize_in_place(log_prob: np.ndarray) -> np.ndarray:
+    """Turn weighted log-probabilities (S, K, b) into responsibilities in place.
+
+    Returns
+    -------
+    log_norm : ndarray of shape (S, b)
+        ``logsumexp`` over components, the log-density of each sample under each seed.
+    """
+    top = log_prob.max(axis=1)
+    log_prob -= top[:, None, :]
+    np.exp(log_prob, out=log_prob)
+    total = log_prob.sum(axis=1)
+    log_prob /= total[:, None, :]
+    return np.log(total) + top
+
+
+def _block_log_prob(coefficients: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Weighted log-probabilities (S, K, b) of a block ``Z`` of shape (m, b), one matrix product.
+
+    Samples run along the last axis, so reductions over components (axis 1) combine
+    contiguous rows element-wise, which numpy vectorises.
+    """
+    n_seeds, n_components, n_columns = coefficients.shape
+    log_prob = coefficients.reshape(-1, n_columns) @ block
+    return log_prob.reshape(n_seeds, n_components, -1)
+
+
+def e_step_statistics(features: Features, coefficients: np.ndarray, n_stepping: int):
+    """One pass over the samples: log-likelihood and responsibility-weighted feature sums.
+
+    Parameters
+    ----------
+    features : Features
+    coefficients : ndarray of shape (S, K, m)
+    n_stepping : int
+        Only the first ``n_stepping`` seeds need statistics (the others are being scored).
+
+    Returns
+    -------
+    log_likelihood_sum : ndarray of shape (S,)
+        Sum over samples of the log-density under each seed.
+    statistics : ndarray of shape (n_stepping, K, m)
+        ``sum_n resp[n, k] z_n`` for each seed: second moments, first moments and counts.
+    """
+    n_seeds, n_components, n_columns = coefficients.shape
+
+    def block_sums(rows: slice, block: np.ndarray):
+        log_prob = _block_log_prob(coefficients, block)
+        log_likelihood = _normalize_in_place(log_prob).sum(axis=1)
+        responsibilities = log_prob[:n_stepping].reshape(n_stepping * n_components, block.shape[1])
+        return log_likelihood, responsibilities @ block.T
+
+    per_block = features.map_blocks(block_sums, n_seeds * n_components)
+    log_likelihood_sum = np.sum([log_likelihood for log_likelihood, _ in per_block], axis=0)
+    statistics = np.sum([statistics for _, statistics in per_block], axis=0)
+    return log_likelihood_sum, statistics.reshape(n_stepping, n_components, n_columns)
+
+
+def hard_assignment_statistics(features: Features, coefficients: np.ndarray) -> np.ndarray:
+    """Feature sums when each sample goes wholly to its most probable component (k-means style).
+
+    Parameters
+    ----------
+    features : Features
+    coefficients : ndarray of shape (S, K, m)
+
+    Returns
+    -------
+    statistics : ndarray of shape (S, K, m)
+    """
+    n_seeds, n_components, n_columns = coefficients.shape
+
+    def block_sums(rows: slice, block: np.ndarray) -> np.ndarray:
+        log_prob = _block_log_prob(coefficients, block)
+        one_hot = (log_prob == log_prob.max(axis=1, keepdims=True)).astype(np.float64)
+        # A sample tied between components counts once, split evenly.
+        one_hot /= one_hot.sum(axis=1, keepdims=True)
+        return one_hot.reshape(n_seeds * n_components, -1) @ block.T
+
+    per_block = features.map_blocks(block_sums, n_seeds * n_components)
+    return np.sum(per_block, axis=0).reshape(n_seeds, n_components, n_columns)
+
+
+def map_log_prob(
+    samples: np.ndarray,
+    parameters: MixtureParameters,
+    covariance_type: str,
+    reduce: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Weighted log-probabilities of ``samples`` under ``S`` mixtures, reduced block by block.
+
+    Parameters
+    ----------
+    samples : ndarray of shape (n_samples, d)
+        In the frame of ``parameters.means`` (not centred).
+    parameters : MixtureParameters
+        ``S`` mixtures.
+    covariance_type : str
+    reduce : callable
+        Takes the log-probabilities of a block of ``b`` samples, shape (S, K, b), which it may
+        overwrite, and returns an array whose last axis has length ``b``.
+
+    Returns
+    -------
+    result : ndarray of shape (..., n_samples)
+        The reduced blocks joined along the last axis.
+    """
+    features = Features.build(samples, covariance_type)
+    coefficients = log_prob_coefficients(
+        parameters.weights,
+        parameters.means - features.center,
+        parameters.precisions_cholesky,
+        covariance_type,
+    )
+    n_seeds, n_components, _ = coefficients.shape
+    per_block = features.map_blocks(
+        lambda rows, block: reduce(_block_log_prob(coefficients, block)), n_seeds * n_components
+    )
+    return np.concatenate(per_block, axis=-1)
+
+
+def responsibilities_of(log_prob: np.ndarray) -> np.ndarray:
+    """Responsibilities, shape (S, K, b), from weighted log-probabilities (S, K, b), in place."""
+    _normalize_in_place(log_prob)
+    return log_prob
+
+
+def log_density_of(log_prob: np.ndarray) -> np.ndarray:
+    """Log-density per sample, shape (S, b), from weighted log-probabilities (S, K, b)."""
+    return _normalize_in_place(log_prob)
+
+
+def most_probable(log_prob: np.ndarray) -> np.ndarray:
+    """Index of the most probable component, shape (S, b), from log-probabilities (S, K, b)."""
+    return log_prob.argmax(axis=1)

@@ -1,0 +1,457 @@
+"""Fit a Gaussian mixture by EM from many seeds at once, and use the fitted model.
+
+``fit_gmm`` validates its input, optionally standardises it, draws one start per seed, runs EM
+for all seeds together (:mod:`songmix.em._em`) and keeps the seed with the highest mean
+log-likelihood. The returned :class:`GaussianMixtureModel` is immutable; ``predict``,
+``predict_proba`` and ``score_samples`` take raw samples and apply the model's scaler, if any.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._em import SeedRun, run_em
+from ._estep import Features, log_density_of, map_log_prob, most_probable, responsibilities_of
+from ._init import explicit_start, kmeans_plusplus_start, random_start, seed_states
+from ._mstep import precisions_cholesky
+from ._parallel import single_threaded_blas
+from ._parameters import MixtureParameters
+from ._validation import (
+    check_fit_options,
+    check_initial,
+    check_n_features,
+    check_samples,
+    feature_names_of,
+)
+from .scaling import Scaler, fit_scaler
+
+
+class ConvergenceWarning(UserWarning):
+    """The best EM start stopped at ``max_iter`` before its log-likelihood settled."""
+
+
+class FitFailedError(ValueError):
+    """No EM start produced a usable mixture (every seed failed)."""
+
+
+def _read_only(array: np.ndarray | None) -> np.ndarray | None:
+    if array is not None:
+        array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class SeedFit:
+    """One EM start of a fit.
+
+    Attributes
+    ----------
+    seed : int
+        Position in ``GaussianMixtureModel.seeds``.
+    random_state : int or None
+        ``fit_gmm(X, k, n_init=1, random_state=random_state, ...)`` reproduces this start alone;
+        None when the start came from ``initial``.
+    log_likelihood : float
+        Mean log-likelihood per sample of its final parameters (``-inf`` if it failed).
+    n_iter : int
+        EM iterations (M-steps) performed.
+    converged : bool
+    failed_reason : str or None
+        Why the start was abandoned (an empty component, a covariance that is not positive
+        definite, a non-finite log-likelihood), else None.
+    weights : ndarray of shape (K,) or None
+    means : ndarray of shape (K, d) or None
+    covariances : ndarray or None
+        Shaped as ``GaussianMixtureModel.covariances``. All three are None for a failed start.
+    log_likelihood_trace : tuple of float
+        Mean log-likelihood after 0, 1, ..., ``n_iter`` M-steps (EM never lets it drop, up to
+        the effect of ``reg_covar``).
+    """
+
+    seed: int
+    random_state: int | None
+    log_likelihood: float
+    n_iter: int
+    converged: bool
+    failed_reason: str | None
+    weights: np.ndarray | None
+    means: np.ndarray | None
+    covariances: np.ndarray | None
+    log_likelihood_trace: tuple[float, ...]
+
+    def __post_init__(self):
+        for values in (self.weights, self.means, self.covariances):
+            _read_only(values)
+
+    @property
+    def failed(self) -> bool:
+        return self.failed_reason is not None
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianMixtureModel:
+    """A fitted Gaussian mixture (the best of several EM starts).
+
+    Attributes
+    ----------
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    weights : ndarray of shape (K,)
+    means : ndarray of shape (K, d)
+        In standardised units when ``scaler`` is set (``scaler.inverse_transform(means)``
+        gives original units).
+    covariances : ndarray
+        full (K, d, d), tied (d, d), diag (K, d), spherical (K,), as in scikit-learn.
+    precisions_cholesky : ndarray
+        Same shape; ``U`` with ``U U' = inv(covariance)`` (full, tied) or
+        ``1 / sqrt(covariance)`` (diag, spherical).
+    log_likelihood : float
+        Mean log-likelihood per sample of these parameters on the training samples (in the
+        standardised space when ``scaler`` is set), as scikit-learn's ``score``.
+    n_iter : int
+    converged : bool
+    best_seed : int
+        Index into ``seeds`` of the start these parameters come from.
+    seeds : tuple of SeedFit
+        Every start, in order.
+    feature_names : tuple of str
+    scaler : Scaler or None
+        Applied to samples before every computation when set.
+    """
+
+    covariance_type: str
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+    log_likelihood: float
+    n_iter: int
+    converged: bool
+    best_seed: int
+    seeds: tuple[SeedFit, ...]
+    feature_names: tuple[str, ...]
+    scaler: Scaler | None = None
+
+    def __post_init__(self):
+        for values in (self.weights, self.means, self.covariances, self.precisions_cholesky):
+            _read_only(values)
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def n_parameters(self) -> int:
+        """Free parameters: means, covariances and ``K - 1`` weights (scikit-learn's count)."""
+        k, d = self.n_components, self.n_features
+        covariance_parameters = {
+            "full": k * d * (d + 1) // 2,
+            "tied": d * (d + 1) // 2,
+            "diag": k * d,
+            "spherical": k,
+        }[self.covariance_type]
+        return covariance_parameters + k * d + k - 1
+
+    def bic(self, X) -> float:
+        """Bayesian information criterion on ``X`` (lower is better).
+
+        ``-2 log L + n_parameters log n_samples``.
+        """
+        log_density = score_samples(self, X)
+        return float(-2.0 * log_density.sum() + self.n_parameters * np.log(len(log_density)))
+
+    def aic(self, X) -> float:
+        """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2 n_parameters``."""
+        return float(-2.0 * score_samples(self, X).sum() + 2.0 * self.n_parameters)
+
+
+@single_threaded_blas
+def fit_gmm(
+    X,
+    n_components: int,
+    *,
+    covariance_type: str = "full",
+    n_init: int = 10,
+    init: str = "kmeans++",
+    tol: float = 1e-3,
+    max_iter: int = 200,
+    reg_covar: float = 1e-6,
+    random_state: int | np.random.Generator | None = None,
+    initial: Mapping | None = None,
+    standardize: bool = False,
+    feature_names: Sequence[str] | None = None,
+) -> GaussianMixtureModel:
+    """Fit a Gaussian mixture by EM, keeping the best of ``n_init`` starts.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, d)
+        Finite numbers; a DataFrame's columns name the features.
+    n_components : int
+        Number of mixture components K (1 <= K <= n_samples).
+    covariance_type : {"full", "tied", "diag", "spherical"}
+        Covariance structure, with scikit-learn's meaning and shapes.
+    n_init : int
+        Number of starts, run together. Ignored (one start) when ``initial`` is given.
+    init : {"kmeans++", "random"}
+        "kmeans++": k-means++ centers, nearest-center assignment, one M-step (scikit-learn's
+        ``init_params="k-means++"``). "random": the notebook's start, K distinct random rows
+        as means, the data covariance for every component, equal weights.
+    tol : float
+        Stop a start when its mean log-likelihood per sample changes by less than ``tol``.
+    max_iter : int
+        Most EM iterations per start (0 scores the start as is).
+    reg_covar : float
+        Added to the diagonal of every covariance, keeping them positive definite.
+    random_state : int, numpy.random.Generator or None
+        Seeds the starts; an int makes the fit reproducible.
+    initial : mapping, optional
+        Explicit start: ``{"weights": (K,), "means": (K, d), "covariances": shaped per
+        covariance type}`` or ``{"responsibilities": (n_samples, K)}``, in standardised
+        units when ``standardize`` is True. Compares with other implementations from the
+        same start (scikit-learn: ``weights_init``, ``means_init``, ``inv(precisions_init)``).
+    standardize : bool
+        Standardise the columns first (the pipeline does); the scaler is stored with the model.
+    feature_names : sequence of str, optional
+        Column names for messages and the scaler.
+
+    Returns
+    -------
+    model : GaussianMixtureModel
+
+    Raises
+    ------
+    ValueError
+        For invalid input or options (see the message for what to change).
+    FitFailedError
+        When every start failed (their reasons are listed).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the best start did not converge within ``max_iter`` iterations.
+    """
+    samples = check_samples(X, feature_names=feature_names)
+    names = feature_names_of(X, feature_names, samples.shape[1])
+    check_fit_options(
+        n_components=n_components,
+        n_samples=samples.shape[0],
+        covariance_type=covariance_type,
+        n_init=n_init,
+        init=init,
+        tol=tol,
+        max_iter=max_iter,
+        reg_covar=reg_covar,
+    )
+    scaler = fit_scaler(samples, feature_names=names) if standardize else None
+    features = Features.build(scaler.transform(samples) if scaler else samples, covariance_type)
+    states, start, failures = _starts(
+        features,
+        n_components,
+        initial=initial,
+        init=init,
+        n_init=n_init,
+        random_state=random_state,
+        covariance_type=covariance_type,
+        reg_covar=reg_covar,
+    )
+    final, runs = run_em(
+        features,
+        start,
+        failures,
+        covariance_type=covariance_type,
+        tol=tol,
+        max_iter=max_iter,
+        reg_covar=reg_covar,
+    )
+    seeds = tuple(
+        _seed_fit(index, state, run, final, features.center)
+        for index, (state, run) in enumerate(zip(states, runs))
+    )
+    best = _best_seed(seeds)
+    if not best.converged and max_iter > 0:
+        warnings.warn(
+            f"The best of {len(seeds)} EM starts did not converge within max_iter={max_iter} "
+            f"iterations (tol={tol}). Increase max_iter or tol, or standardize the features.",
+            ConvergenceWarning,
+            stacklevel=3,  # the caller of fit_gmm, above the BLAS-limiting wrapper
+        )
+    return GaussianMixtureModel(
+        covariance_type=covariance_type,
+        weights=best.weights,
+        means=best.means,
+        covariances=best.covariances,
+        precisions_cholesky=final.precisions_cholesky[best.seed].copy(),
+        log_likelihood=best.log_likelihood,
+        n_iter=best.n_iter,
+        converged=best.converged,
+        best_seed=best.seed,
+        seeds=seeds,
+        feature_names=names,
+        scaler=scaler,
+    )
+
+
+def _starts(
+    features: Features,
+    n_components: int,
+    *,
+    initial: Mapping | None,
+    init: str,
+    n_init: int,
+    random_state: int | np.random.Generator | None,
+    covariance_type: str,
+    reg_covar: float,
+) -> tuple[list[int | None], MixtureParameters, list[str | None]]:
+    """The seeds' random states (None for an explicit start), starting parameters, failures."""
+    if initial is not None:
+        checked = check_initial(
+            initial,
+            n_samples=features.n_samples,
+            n_features=features.samples.shape[1],
+            n_components=n_components,
+            covariance_type=covariance_type,
+        )
+        start, failures = explicit_start(
+            features, checked, covariance_type=covariance_type, reg_covar=reg_covar
+        )
+        return [None], start, failures
+    states = seed_states(random_state, n_init)
+    starter = {"kmeans++": kmeans_plusplus_start, "random": random_start}[init]
+    start, failures = starter(
+        features,
+        n_components,
+        [np.random.default_rng(state) for state in states],
+        covariance_type=covariance_type,
+        reg_covar=reg_covar,
+    )
+    return list(states), start, failures
+
+
+def _seed_fit(
+    index: int, state: int | None, run: SeedRun, final: MixtureParameters, center: np.ndarray
+) -> SeedFit:
+    """Package seed ``index``'s outcome; means go back from the centred frame to the caller's."""
+    failed = run.failed_reason is not None
+    return SeedFit(
+        seed=index,
+        random_state=state,
+        log_likelihood=run.log_likelihood,
+        n_iter=run.n_iter,
+        converged=run.converged,
+        failed_reason=run.failed_reason,
+        weights=None if failed else final.weights[index].copy(),
+        means=None if failed else final.means[index] + center,
+        covariances=None if failed else final.covariances[index].copy(),
+        log_likelihood_trace=run.trace,
+    )
+
+
+def _best_seed(seeds: tuple[SeedFit, ...]) -> SeedFit:
+    """The usable seed with the highest log-likelihood, or FitFailedError listing why none is."""
+    usable = [seed for seed in seeds if not seed.failed]
+    if not usable:
+        reasons = "; ".join(f"seed {seed.seed}: {seed.failed_reason}" for seed in seeds)
+        raise FitFailedError(
+            f"All {len(seeds)} EM starts failed ({reasons}). Try fewer components, a larger "
+            "reg_covar, or standardize=True."
+        )
+    return max(usable, key=lambda seed: seed.log_likelihood)
+
+
+def model_samples(model: GaussianMixtureModel, X) -> np.ndarray:
+    """Validate ``X`` against the model and apply its scaler.
+
+    Returns
+    -------
+    samples : ndarray of shape (n_samples, d)
+        In the space the model was fitted in.
+    """
+    samples = check_samples(X, feature_names=model.feature_names)
+    check_n_features(samples, model.n_features)
+    return model.scaler.transform(samples) if model.scaler else samples
+
+
+def seed_parameters(model: GaussianMixtureModel, seeds: Sequence[SeedFit]) -> MixtureParameters:
+    """Stack the parameters of usable seeds (or the model itself) for vectorised scoring."""
+    covariances = np.stack([seed.covariances for seed in seeds])
+    factors, _ = precisions_cholesky(covariances, model.covariance_type)
+    return MixtureParameters(
+        np.stack([seed.weights for seed in seeds]),
+        np.stack([seed.means for seed in seeds]),
+        covariances,
+        factors,
+    )
+
+
+def _model_parameters(model: GaussianMixtureModel) -> MixtureParameters:
+    return MixtureParameters(
+        model.weights[None], model.means[None], model.covariances[None], model.precisions_cholesky[None]
+    )
+
+
+@single_threaded_blas
+def predict_proba(model: GaussianMixtureModel, X) -> np.ndarray:
+    """Posterior probability of each component for each sample.
+
+    Parameters
+    ----------
+    model : GaussianMixtureModel
+    X : array-like of shape (n_samples, d)
+        Raw samples (the model's scaler is applied).
+
+    Returns
+    -------
+    probabilities : ndarray of shape (n_samples, K)
+        Rows sum to 1.
+    """
+    responsibilities = map_log_prob(
+        model_samples(model, X), _model_parameters(model), model.covariance_type, responsibilities_of
+    )
+    return responsibilities[0].T
+
+
+@single_threaded_blas
+def predict(model: GaussianMixtureModel, X) -> np.ndarray:
+    """Most probable component of each sample, shape (n_samples,)."""
+    return map_log_prob(
+        model_samples(model, X), _model_parameters(model), model.covariance_type, most_probable
+    )[0]
+
+
+@single_threaded_blas
+def score_samples(model: GaussianMixtureModel, X) -> np.ndarray:
+    """Log-density of each sample under the mixture, shape (n_samples,).
+
+    In the standardised space when the model carries a scaler (consistent with
+    ``model.log_likelihood``, ``bic`` and ``aic``).
+    """
+    return map_log_prob(
+        model_samples(model, X), _model_parameters(model), model.covariance_type, log_density_of
+    )[0]
+
+
+def full_covariances(model: GaussianMixtureModel) -> np.ndarray:
+    """The covariances of ``model`` as full matrices, whatever its covariance type.
+
+    Returns
+    -------
+    covariances : ndarray of shape (K, d, d)
+        In the model's (standardised, when it has a scaler) units.
+    """
+    k, d = model.n_components, model.n_features
+    covariances = np.asarray(model.covariances)
+    if model.covariance_type == "full":
+        return covariances.copy()
+    if model.covariance_type == "tied":
+        return np.broadcast_to(covariances, (k, d, d)).copy()
+    if model.covariance_type == "diag":
+        return covariances[:, :, None] * np.eye(d)
+    return covariances[:, None, None] * np.eye(d)

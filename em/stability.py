@@ -1,0 +1,107 @@
+"""How much the clustering depends on the EM start: agreement between seeds.
+
+A clustering that every converged seed reproduces (adjusted Rand index near 1 with the best
+seed) is a property of the data; one that changes from seed to seed is an accident of
+initialisation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._estep import map_log_prob, most_probable
+from ._parallel import single_threaded_blas
+from .gmm import GaussianMixtureModel, model_samples, seed_parameters
+
+
+def _pairs(counts: np.ndarray) -> float:
+    """Number of unordered pairs, ``sum(c (c - 1) / 2)``."""
+    counts = counts.astype(np.float64)
+    return float((counts * (counts - 1.0)).sum() / 2.0)
+
+
+def adjusted_rand_index(labels_a, labels_b) -> float:
+    """Adjusted Rand index of two labelings of the same samples (Hubert & Arabie 1985).
+
+    1 for identical partitions (whatever the label names), about 0 for independent ones.
+
+    Parameters
+    ----------
+    labels_a, labels_b : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    ari : float
+    """
+    a = np.asarray(labels_a)
+    b = np.asarray(labels_b)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(
+            f"Both labelings must be 1-D and of equal length; got shapes {a.shape} and {b.shape}."
+        )
+    _, codes_a = np.unique(a, return_inverse=True)
+    _, codes_b = np.unique(b, return_inverse=True)
+    contingency = np.zeros((codes_a.max(initial=-1) + 1, codes_b.max(initial=-1) + 1), dtype=np.int64)
+    np.add.at(contingency, (codes_a, codes_b), 1)
+    index = _pairs(contingency)
+    pairs_a = _pairs(contingency.sum(axis=1))
+    pairs_b = _pairs(contingency.sum(axis=0))
+    total = _pairs(np.array([len(a)]))
+    expected = pairs_a * pairs_b / total if total else 0.0
+    maximum = (pairs_a + pairs_b) / 2.0
+    if maximum == expected:
+        # Both partitions trivial (one cluster, or all singletons) and equal up to naming.
+        return 1.0
+    return float((index - expected) / (maximum - expected))
+
+
+@single_threaded_blas
+def seed_labels(model: GaussianMixtureModel, X) -> np.ndarray:
+    """Most probable component of each sample under every seed's mixture.
+
+    Parameters
+    ----------
+    model : GaussianMixtureModel
+    X : array-like of shape (n_samples, d)
+        Raw samples (the model's scaler is applied).
+
+    Returns
+    -------
+    labels : ndarray of int, shape (n_seeds, n_samples)
+        Row ``s`` for ``model.seeds[s]``; -1 throughout for a failed seed.
+    """
+    samples = model_samples(model, X)
+    usable = [seed for seed in model.seeds if not seed.failed]
+    labels = np.full((len(model.seeds), len(samples)), -1, dtype=np.int64)
+    labels[[seed.seed for seed in usable]] = map_log_prob(
+        samples, seed_parameters(model, usable), model.covariance_type, most_probable
+    )
+    return labels
+
+
+def seed_stability(model: GaussianMixtureModel, X) -> np.ndarray:
+    """Agreement of every converged seed's clustering with the best seed's.
+
+    Parameters
+    ----------
+    model : GaussianMixtureModel
+    X : array-like of shape (n_samples, d)
+        Raw samples (the model's scaler is applied).
+
+    Returns
+    -------
+    ari : ndarray of shape (n_seeds,)
+        Adjusted Rand index between each seed's labels and the best seed's, in the order of
+        ``model.seeds``: 1.0 for the best seed itself, NaN for seeds that failed or did not
+        converge. ``np.delete(ari, model.best_seed)`` leaves the other seeds.
+    """
+    labels = seed_labels(model, X)
+    best = labels[model.best_seed]
+    return np.array(
+        [
+            adjusted_rand_index(best, labels[seed.seed])
+            if seed.converged or seed.seed == model.best_seed
+            else np.nan
+            for seed in model.seeds
+        ]
+    )

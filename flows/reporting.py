@@ -1,0 +1,163 @@
+"""The comparison stage and the run's summary: stored, drawn, and published to Prefect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import FlowRunContext
+
+from songmix.flows.progress import stage
+from songmix.tasks.compare import (
+    Agreement,
+    draw_plots,
+    measure_agreement,
+    measure_agreement_across_k,
+    measure_extractor_accuracy,
+    measure_feature_agreement,
+)
+from songmix.tasks.modeling import MixtureFits
+from songmix.warehouse import records
+from songmix.warehouse.store import Warehouse
+
+#: Resamples for intervals and permutations for the null of every agreement measure.
+AGREEMENT_RESAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run found, in the words the terminal and the Prefect UI show."""
+
+    run_id: str
+    n_tracks: int
+    chosen_k: dict[str, int]
+    agreement: dict[str, pd.DataFrame] = field(default_factory=dict)
+    extractor_accuracy: dict[str, float] = field(default_factory=dict)
+    plots: dict[str, Path] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def headline(self) -> str:
+        """One sentence: how closely Aubio's clustering mimics Spotify's."""
+        table = self.agreement.get("spotify vs aubio")
+        if table is None:
+            return "No comparison: one of the clusterings could not be fitted (see notes)."
+        ari = table.loc["ari"]
+        verdict = ("more than chance" if ari["p_value"] < 0.05 else "no more than chance")
+        return (f"Aubio's clustering agrees with Spotify's {verdict}: ARI {ari['value']:.3f} "
+                f"(95% interval {ari['ci_low']:.3f}–{ari['ci_high']:.3f}; chance "
+                f"{ari['null_mean']:.3f}, p = {ari['p_value']:.3g}) over {self.n_tracks} tracks.")
+
+    def as_text(self) -> str:
+        lines = [f"run {self.run_id}: {self.n_tracks} tracks, k = "
+                 + ", ".join(f"{name} {k}" for name, k in self.chosen_k.items()),
+                 self.headline()]
+        for name, table in self.agreement.items():
+            lines.append(f"  {name:<18} ARI {table.loc['ari', 'value']:.3f}  "
+                         f"NMI {table.loc['nmi', 'value']:.3f}  AMI {table.loc['ami', 'value']:.3f}")
+        if self.extractor_accuracy:
+            lines.append("  extractor vs truth: " + ", ".join(
+                f"{metric} {value:.2f}" for metric, value in self.extractor_accuracy.items()))
+        lines += [f"  note: {note}" for note in self.notes]
+        if self.plots:
+            lines.append(f"plots: {next(iter(self.plots.values())).parent}")
+        return "\n".join(lines)
+
+    def as_markdown(self) -> str:
+        parts = [f"# songmix run `{self.run_id}`", "", self.headline(), ""]
+        for name, table in self.agreement.items():
+            parts += [f"## {name}", "", _markdown_table(table.round(4)), ""]
+        if self.extractor_accuracy:
+            parts += ["## Extractor accuracy", "",
+                      _markdown_table(pd.Series(self.extractor_accuracy).round(3).to_frame("value")), ""]
+        parts += [f"- {note}" for note in self.notes]
+        parts += [f"- plot `{name}`: {path}" for name, path in self.plots.items()]
+        return "\n".join(parts)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` (with its index) as a GitHub-flavoured Markdown table."""
+    header = [str(frame.index.name or ""), *map(str, frame.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(map(str, [index, *row])) + " |"
+              for index, row in zip(frame.index, frame.itertuples(index=False))]
+    return "\n".join(lines)
+
+
+@flow(name="compare-clusterings")
+def compare(
+    warehouse: Warehouse,
+    run_id: str,
+    track_ids: list[str],
+    fits: dict[str, MixtureFits],
+    *,
+    out_dir: Path,
+) -> RunSummary:
+    """Agreement of the two clusterings (and of each with ground truth), feature agreement,
+    extractor accuracy and the plots; stored per run."""
+    progress = stage("comparison", 5)
+    fitted_ids = warehouse.fitted_track_ids(run_id)
+    features = {"spotify": warehouse.spotify_feature_frame(track_ids),
+                "aubio": warehouse.aubio_feature_frame(track_ids)}
+    truth = warehouse.truth_frame(fitted_ids)
+    labels = {name: fit.labels() for name, fit in fits.items()}
+    if len(truth) == len(fitted_ids) and fitted_ids:
+        labels["truth"] = truth.loc[fitted_ids, "group_id"].to_numpy()
+    pairs = [(a, b) for a, b in (("spotify", "aubio"), ("spotify", "truth"), ("aubio", "truth"))
+             if a in labels and b in labels]
+    agreements = [measure_agreement(a, labels[a], b, labels[b], n_resamples=AGREEMENT_RESAMPLES,
+                                    random_state=0) for a, b in pairs]
+    progress.advance()
+    across_k = (measure_agreement_across_k(
+        {k: fits["spotify"].labels(k) for k in fits["spotify"].models},
+        {k: fits["aubio"].labels(k) for k in fits["aubio"].models},
+        labels.get("truth")) if {"spotify", "aubio"} <= set(fits) else None)
+    progress.advance()
+    feature_measures = (measure_feature_agreement(features["spotify"], features["aubio"])
+                        if len(fitted_ids) >= 10 else None)
+    progress.advance()
+    accuracy = measure_extractor_accuracy(features["aubio"], truth) if not truth.empty else {}
+    progress.advance()
+    tables: dict[str, list[pd.DataFrame]] = {"comparison": [], "contingency": []}
+    for agreement in agreements:
+        for name, rows in records.agreement_rows(run_id, agreement).items():
+            tables[name].append(rows)
+    merged = {name: pd.concat(rows, ignore_index=True) for name, rows in tables.items() if rows}
+    if feature_measures is not None:
+        merged["feature_agreement"] = records.feature_agreement_rows(run_id, feature_measures)
+    if accuracy:
+        merged["extractor_accuracy"] = records.accuracy_rows(run_id, accuracy)
+    warehouse.write(merged)
+    plots = draw_plots(fits, {name: features[name].loc[fitted_ids, list(fit.scaler.feature_names)]
+                              for name, fit in fits.items()},
+                       _find(agreements, "spotify", "aubio"), warehouse.fit_curves(run_id),
+                       feature_measures, across_k, out_dir)
+    progress.advance()
+    summary = RunSummary(
+        run_id=run_id, n_tracks=len(fitted_ids),
+        chosen_k={name: fit.chosen_k for name, fit in fits.items()},
+        agreement={f"{a.left_set} vs {a.right_set}": a.uncertainty.to_frame() for a in agreements},
+        extractor_accuracy={m: v for m, v in accuracy.items() if m != "n_tracks"},
+        plots=plots,
+        notes=tuple(note for a in agreements for note in a.uncertainty.notes),
+    )
+    progress.finish(summary.headline())
+    return summary
+
+
+def _find(agreements: list[Agreement], left: str, right: str) -> Agreement | None:
+    return next((a for a in agreements if (a.left_set, a.right_set) == (left, right)), None)
+
+
+def publish_summary(summary: RunSummary) -> None:
+    """Publish the summary as Prefect artifacts (shown on the flow run's page in the UI)."""
+    if FlowRunContext.get() is None:
+        return
+    create_markdown_artifact(summary.as_markdown(), key="songmix-summary",
+                             description="How closely Aubio's clustering mimics Spotify's")
+    rows = [{"comparison": name, "metric": metric, **values.round(4).to_dict()}
+            for name, table in summary.agreement.items() for metric, values in table.iterrows()]
+    if rows:
+        create_table_artifact(rows, key="songmix-comparison", description="Agreement per comparison")

@@ -1,0 +1,142 @@
+"""Tasks that measure how the Spotify and Aubio clusterings (and features) agree, and draw it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import INPUTS, TASK_SOURCE
+
+from songmix.analysis.agreement import AgreementWithUncertainty, agreement_across_k, agreement_with_uncertainty
+from songmix.analysis.compare import ClusteringComparison, compare_clusterings
+from songmix.analysis.features import DirectAgreement, FeatureAgreement, direct_agreement, feature_agreement
+from songmix.analysis.plots import (
+    plot_agreement_vs_k,
+    plot_cluster_scatter,
+    plot_contingency_heatmap,
+    plot_feature_agreement,
+    plot_information_criteria,
+)
+from songmix.audio.accuracy import key_weighted_score, tempo_accuracy
+from songmix.audio.features import AUBIO_CLUSTER_FEATURES
+from songmix.em import full_covariances
+from songmix.tasks.modeling import MixtureFits
+
+#: The two features the scatter plots show for each side (the notebook plotted
+#: acousticness against energy).
+SCATTER_FEATURES = {"spotify": ("acousticness", "energy"), "aubio": ("spectral_centroid_mean", "loudness")}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How two labelings of the same tracks agree."""
+
+    left_set: str
+    right_set: str
+    left_k: int
+    right_k: int
+    uncertainty: AgreementWithUncertainty
+    clusters: ClusteringComparison
+
+
+@task(name="measure-agreement", task_run_name="measure-agreement[{left_set} vs {right_set}]",
+      cache_policy=INPUTS + TASK_SOURCE)
+def measure_agreement(
+    left_set: str, left_labels: np.ndarray, right_set: str, right_labels: np.ndarray,
+    *, n_resamples: int, random_state: int,
+) -> Agreement:
+    """ARI, NMI and AMI with intervals and a permutation null, plus the matched contingency."""
+    return Agreement(
+        left_set=left_set, right_set=right_set,
+        left_k=len(np.unique(left_labels)), right_k=len(np.unique(right_labels)),
+        uncertainty=agreement_with_uncertainty(
+            left_labels, right_labels, n_bootstrap=n_resamples, n_permutations=n_resamples,
+            random_state=random_state, name_a=left_set, name_b=right_set),
+        clusters=compare_clusterings(left_labels, right_labels, name_a=left_set, name_b=right_set),
+    )
+
+
+@task(name="measure-agreement-across-k", cache_policy=INPUTS + TASK_SOURCE)
+def measure_agreement_across_k(
+    spotify_labels: dict[int, np.ndarray], aubio_labels: dict[int, np.ndarray],
+    truth: np.ndarray | None,
+) -> pd.DataFrame:
+    """Agreement of the two clusterings (and each with the truth) at every k fitted."""
+    return agreement_across_k(spotify_labels, aubio_labels, ground_truth=truth,
+                              name_a="spotify", name_b="aubio")
+
+
+@dataclass(frozen=True)
+class FeatureMeasures:
+    """How Aubio's features relate to Spotify's, feature by feature."""
+
+    predicted: FeatureAgreement
+    direct: DirectAgreement
+
+
+@task(name="measure-feature-agreement", cache_policy=INPUTS + TASK_SOURCE)
+def measure_feature_agreement(spotify: pd.DataFrame, aubio: pd.DataFrame) -> FeatureMeasures:
+    """Cross-validated R² of each Spotify feature from Aubio's, and direct agreement of the
+    features both measure (tempo, key, mode, loudness)."""
+    return FeatureMeasures(
+        predicted=feature_agreement(spotify, aubio, aubio_columns=list(AUBIO_CLUSTER_FEATURES)),
+        direct=direct_agreement(spotify, aubio),
+    )
+
+
+@task(name="measure-extractor-accuracy", cache_policy=INPUTS + TASK_SOURCE)
+def measure_extractor_accuracy(aubio: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """Tempo Acc1/Acc2 and mean key weighted score of the extractor against ground truth."""
+    common = aubio.index.intersection(truth.index)
+    estimated, reference = aubio.loc[common], truth.loc[common]
+    tempo = tempo_accuracy(estimated["tempo"].to_numpy(), reference["tempo"].to_numpy())
+    key_score = key_weighted_score(
+        estimated["key"].to_numpy().astype(int), estimated["mode"].to_numpy().astype(int),
+        reference["key"].to_numpy().astype(int), reference["mode"].to_numpy().astype(int))
+    return {"tempo_acc1": tempo.acc1, "tempo_acc2": tempo.acc2, "key_weighted_score": key_score,
+            "n_tracks": len(common)}
+
+
+@task(name="draw-plots")
+def draw_plots(
+    fits: dict[str, MixtureFits],
+    features: dict[str, pd.DataFrame],
+    spotify_vs_aubio: Agreement | None,
+    fit_curves: pd.DataFrame,
+    feature_measures: FeatureMeasures | None,
+    across_k: pd.DataFrame | None,
+    out_dir: Path,
+) -> dict[str, Path]:
+    """Write the run's figures as PNG files into ``out_dir``; returns them by name."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for feature_set, fit in fits.items():
+        model = fit.models[fit.chosen_k]
+        x_feature, y_feature = SCATTER_FEATURES[feature_set]
+        scale = fit.scaler.scale
+        written[f"{feature_set}_clusters"] = out_dir / f"{feature_set}_clusters.png"
+        plot_cluster_scatter(
+            features[feature_set].to_numpy(dtype=float), fit.labels(),
+            fit.scaler.inverse_transform(model.means),
+            full_covariances(model) * np.outer(scale, scale),
+            feature_names=list(fit.scaler.feature_names), x_feature=x_feature, y_feature=y_feature,
+            title=f"{feature_set.capitalize()} features, k={fit.chosen_k} mixture",
+            path=written[f"{feature_set}_clusters"])
+    written["information_criteria"] = out_dir / "information_criteria.png"
+    plot_information_criteria(fit_curves, chosen_k={n: f.chosen_k for n, f in fits.items()},
+                              path=written["information_criteria"])
+    if spotify_vs_aubio is not None:
+        written["contingency"] = out_dir / "contingency.png"
+        plot_contingency_heatmap(spotify_vs_aubio.clusters.matched_contingency,
+                                 title="Spotify clusters (rows) vs Aubio clusters (columns)",
+                                 path=written["contingency"])
+    if feature_measures is not None:
+        written["feature_agreement"] = out_dir / "feature_agreement.png"
+        plot_feature_agreement(feature_measures.predicted.table, path=written["feature_agreement"])
+    if across_k is not None and not across_k.empty:
+        written["agreement_vs_k"] = out_dir / "agreement_vs_k.png"
+        plot_agreement_vs_k(across_k, path=written["agreement_vs_k"])
+    return written

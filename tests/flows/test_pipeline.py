@@ -1,0 +1,77 @@
+"""End to end on a small demo: tables fill and add up, clusterings recover the demo groups,
+and a second run downloads and extracts nothing again."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from songmix.flows.pipeline import pipeline
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+N_TRACKS = 60
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory):
+    """Two runs of the same 60-track, 3-group demo into one warehouse."""
+    root = tmp_path_factory.mktemp("pipeline")
+    options = dict(source="demo", n_tracks=N_TRACKS, demo_groups=3, ks=[2, 3, 4], n_seeds=4,
+                   db_path=root / "w.duckdb", data_dir=root / "data", out_dir=root / "out")
+    first = pipeline(**options)
+    second = pipeline(**options)
+    return root, first, second
+
+
+def _scalar(path, sql, *params):
+    with duckdb.connect(str(path), read_only=True) as connection:
+        return connection.execute(sql, list(params)).fetchone()[0]
+
+
+def test_every_stage_table_fills_and_counts_add_up(demo_runs):
+    root, first, _ = demo_runs
+    db = root / "w.duckdb"
+    assert _scalar(db, "select count(*) from tracks") == N_TRACKS
+    assert _scalar(db, "select count(*) from run_tracks where run_id = ?", first.run_id) == N_TRACKS
+    assert _scalar(db, "select count(*) from search_pages where run_id = ?", first.run_id) == 6
+    assert _scalar(db, "select count(*) from spotify_features") == N_TRACKS
+    assert _scalar(db, "select count(*) from audio_files where status = 'ok'") == N_TRACKS
+    assert _scalar(db, "select count(*) from aubio_features") == N_TRACKS
+    # one row per (feature set, k, seed) and per (feature set, k, track)
+    assert _scalar(db, "select count(*) from gmm_fits where run_id = ?", first.run_id) == 2 * 3 * 4
+    assert _scalar(db, "select count(*) from gmm_assignments where run_id = ?", first.run_id) == 2 * 3 * N_TRACKS
+    assert _scalar(db, "select sum(k) from gmm_models where run_id = ?", first.run_id) == \
+        _scalar(db, "select count(*) from gmm_components where run_id = ?", first.run_id)
+    chosen_k = _scalar(db, "select k from gmm_models where run_id = ? and feature_set = 'spotify' and chosen",
+                       first.run_id)
+    assert _scalar(db, "select sum(n_tracks) from contingency where run_id = ? and left_set = 'spotify' "
+                       "and right_set = 'aubio'", first.run_id) == N_TRACKS
+    assert chosen_k in (2, 3, 4)
+    assert _scalar(db, "select count(*) from comparison where run_id = ?", first.run_id) > 0
+    assert _scalar(db, "select status from runs where run_id = ?", first.run_id) == "completed"
+
+
+def test_the_spotify_clustering_recovers_the_demo_groups(demo_runs):
+    root, first, _ = demo_runs
+    ari = _scalar(root / "w.duckdb", "select value from comparison where run_id = ? and left_set = 'spotify' "
+                  "and right_set = 'truth' and metric = 'ari'", first.run_id)
+    assert ari > 0.8
+
+
+def test_a_second_run_downloads_and_extracts_nothing_again(demo_runs):
+    root, first, second = demo_runs
+    db = root / "w.duckdb"
+    assert second.run_id != first.run_id
+    assert _scalar(db, "select count(*) from audio_files where run_id = ?", second.run_id) == 0
+    assert _scalar(db, "select count(*) from aubio_features where run_id = ?", second.run_id) == 0
+    assert _scalar(db, "select count(*) from spotify_features where run_id = ?", second.run_id) == 0
+    assert _scalar(db, "select count(*) from audio_files") == N_TRACKS
+    assert _scalar(db, "select count(*) from runs where status = 'completed'") == 2
+
+
+def test_the_run_writes_its_plots(demo_runs):
+    root, first, _ = demo_runs
+    assert first.plots, "the summary lists the plots it wrote"
+    for path in first.plots.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
