@@ -455,3 +455,60 @@ def full_covariances(model: GaussianMixtureModel) -> np.ndarray:
     if model.covariance_type == "diag":
         return covariances[:, :, None] * np.eye(d)
     return covariances[:, None, None] * np.eye(d)
+
+
+def mixture_from_parameters(
+    weights,
+    means,
+    covariances,
+    *,
+    covariance_type: str = "full",
+    feature_names: Sequence[str] | None = None,
+    scaler: Scaler | None = None,
+) -> GaussianMixtureModel:
+    """A model from known parameters (e.g. stored ones), ready for the predict functions.
+
+    Parameters
+    ----------
+    weights : array-like of shape (K,)
+    means : array-like of shape (K, d)
+        In the scaler's standardised units when ``scaler`` is given.
+    covariances : array-like, shaped per ``covariance_type``
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    feature_names : sequence of str, optional
+    scaler : Scaler, optional
+        Applied to raw samples by the predict functions.
+
+    Returns
+    -------
+    model : GaussianMixtureModel
+        With no seeds (``seeds == ()``) and a NaN ``log_likelihood``: it was not fitted here.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    if means.ndim != 2:
+        raise ValueError(f"means must have shape (K, d), got shape {means.shape}")
+    n_components, n_features = means.shape
+    checked = check_initial(
+        {"weights": weights, "means": means, "covariances": covariances},
+        n_samples=n_components, n_features=n_features, n_components=n_components,
+        covariance_type=covariance_type,
+    )
+    factors, bad_component = precisions_cholesky(checked["covariances"][None], covariance_type)
+    if bad_component[0] >= 0:
+        raise ValueError(f"the covariance of component {bad_component[0]} is not positive definite")
+    names = tuple(feature_names) if feature_names is not None else (
+        scaler.feature_names if scaler is not None else feature_names_of(means, None, n_features))
+    return GaussianMixtureModel(
+        covariance_type=covariance_type,
+        weights=checked["weights"],
+        means=checked["means"],
+        covariances=checked["covariances"],
+        precisions_cholesky=factors[0],
+        log_likelihood=float("nan"),
+        n_iter=0,
+        converged=True,
+        best_seed=0,
+        seeds=(),
+        feature_names=names,
+        scaler=scaler,
+    )

@@ -15,6 +15,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from songmix.flows.reporting import RunSummary, compare, publish_summary
+from songmix.flows.progress import reporter
 from songmix.flows.settings import default_data_dir, default_db_path, default_out_dir
 from songmix.flows.stages import (
     cluster,
@@ -62,7 +63,8 @@ def pipeline(
                         code_version=version("songmix"), flow_run_id=flow_run.get_id())
     try:
         with open_source(source, year=year, n_tracks=n_tracks, data_dir=data_dir,
-                         demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch) as tracks_source:
+                         demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch,
+                         render_progress=reporter("demo previews")) as tracks_source:
             tracks = collect_tracks(warehouse, run_id, tracks_source, n_tracks)
             track_ids = [t["track_id"] for t in tracks]
             collect_spotify_features(warehouse, run_id, tracks_source, track_ids)

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 from uuid import UUID
 
@@ -78,3 +78,23 @@ class StageProgress:
 def stage(name: str, total: int) -> StageProgress:
     """Start reporting progress of stage ``name`` over ``total`` items."""
     return StageProgress(name, total)
+
+
+def reporter(name: str) -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback reporting as stage ``name``, for library code taking one.
+
+    The stage starts at the first call and finishes when ``done`` reaches ``total``.
+    """
+    started: list[StageProgress] = []
+
+    def report(done: int, total: int) -> None:
+        if not started:
+            started.append(stage(name, total))
+            started[0].done = done
+        progress = started[0]
+        if done > progress.done:
+            progress.advance(done - progress.done)
+        if done >= total:
+            progress.finish(f"{total} ready")
+
+    return report

@@ -89,7 +89,8 @@ def collect_spotify_features(
     warehouse: Warehouse, run_id: str, source: SourceConnection, track_ids: list[str]
 ) -> int:
     """Audio features for tracks the warehouse lacks, in batches of 100."""
-    wanted = [t for t in track_ids if t not in warehouse.tracks_with_features(track_ids)]
+    stored = warehouse.tracks_with_features(track_ids)
+    wanted = [t for t in track_ids if t not in stored]
     progress = stage("spotify features", len(wanted))
     batches = _chunks(wanted, FEATURE_IDS_PER_REQUEST)
     futures = [

@@ -98,3 +98,57 @@ def describe_schema(path: Path | str) -> pd.DataFrame:
         "JOIN duckdb_columns() c ON c.table_name = o.name AND c.schema_name = 'main' "
         "ORDER BY o.kind, o.name, c.column_index",
     )
+
+
+def _read(path: Path | str, sql: str, parameters: list) -> pd.DataFrame:
+    """A parameterized read for songmix's own helpers (no read-only check needed)."""
+    path = Path(path)
+    validate_path(path, for_writing=False)
+    with connect(path, read_only=True, lock_timeout_s=5.0) as connection:
+        _check_version(connection, path)
+        return connection.execute(sql, parameters).df()
+
+
+def chosen_models(path: Path | str, run_id: str | None = None) -> pd.DataFrame:
+    """The models a run used (default: the latest completed run that fitted any), one row
+    per feature set and component: run_id, feature_set, k, features, scaler_mean,
+    scaler_scale, component, weight, mean, covariance (standardized, row-major d*d)."""
+    return _read(
+        path,
+        "WITH chosen_run AS ("
+        "  SELECT r.run_id FROM runs r JOIN gmm_models m USING (run_id) "
+        "  WHERE (? IS NULL AND r.status = 'completed') OR r.run_id = ? "
+        "  ORDER BY r.started_at DESC LIMIT 1) "
+        "SELECT m.run_id, m.feature_set, m.k, m.features, m.scaler_mean, m.scaler_scale, "
+        "       c.component, c.weight, c.mean, c.covariance "
+        "FROM gmm_models m JOIN chosen_run USING (run_id) "
+        "JOIN gmm_components c USING (run_id, feature_set, k) "
+        "WHERE m.chosen ORDER BY m.feature_set, c.component",
+        [run_id, run_id],
+    )
+
+
+def matched_clusters(path: Path | str, run_id: str) -> pd.DataFrame:
+    """The run's Hungarian pairing of Spotify clusters with Aubio clusters."""
+    return _read(
+        path,
+        "SELECT left_cluster AS spotify_cluster, right_cluster AS aubio_cluster, n_tracks "
+        "FROM contingency WHERE run_id = ? AND left_set = 'spotify' AND right_set = 'aubio' "
+        "AND matched ORDER BY 1",
+        [run_id],
+    )
+
+
+def track_features(path: Path | str, track_id: str) -> dict[str, pd.DataFrame]:
+    """A stored track's name and its Spotify and Aubio feature rows (empty when absent)."""
+    return {
+        "track": _read(path, "SELECT track_id, name, artists FROM tracks WHERE track_id = ?",
+                       [track_id]),
+        "spotify": _read(path, "SELECT * FROM spotify_features WHERE track_id = ?", [track_id]),
+        "aubio": _read(
+            path,
+            "SELECT x.* FROM audio_files a JOIN aubio_features x USING (sha256) "
+            "WHERE a.track_id = ? AND a.status = 'ok'",
+            [track_id],
+        ),
+    }

@@ -76,3 +76,14 @@ def test_full_covariances_expand_every_type_to_k_by_d_by_d(covariance_type):
         assert np.all(np.linalg.eigvalsh(expanded[component]) > 0)
     if covariance_type == "diag":
         np.testing.assert_allclose(np.diagonal(expanded, axis1=1, axis2=2), model.covariances)
+
+
+def test_a_model_rebuilt_from_its_parameters_predicts_the_same():
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(0, 1, (80, 2)), rng.normal(4, 1, (80, 2))]) * [1.0, 50.0]
+    model = em.fit_gmm(X, 2, n_init=3, random_state=0, standardize=True)
+    rebuilt = em.mixture_from_parameters(model.weights, model.means, model.covariances,
+                                         scaler=model.scaler)
+    np.testing.assert_allclose(em.predict_proba(rebuilt, X), em.predict_proba(model, X), atol=1e-12)
+    with pytest.raises(ValueError, match="positive definite"):
+        em.mixture_from_parameters([0.5, 0.5], [[0, 0], [1, 1]], -np.ones((2, 2, 2)))
