@@ -3,6 +3,7 @@ Spotify-feature model and the Aubio-feature model of a run, side by side."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,8 +11,23 @@ import numpy as np
 import pandas as pd
 
 from songmix.audio.features import extract_file
+from songmix.cli.options import add_db_argument, db_path
 from songmix.em import Scaler, mixture_from_parameters, predict_proba
 from songmix.warehouse.query import chosen_models, matched_clusters, track_features
+
+NAME = "predict"
+HELP = "cluster probabilities of one song under both models of the latest run"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("song", help="a track id in the warehouse, or an audio file")
+    parser.add_argument("--run", default=None, help="use this run's models (default: the latest)")
+    add_db_argument(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    print(predict_song(db_path(args), args.song, run_id=args.run).as_text())
+    return 0
 
 
 class PredictionError(Exception):

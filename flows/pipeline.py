@@ -53,7 +53,7 @@ def pipeline(
     """
     db_path, data_dir, out_dir = (db_path or default_db_path(), data_dir or default_data_dir(),
                                   out_dir or default_out_dir())
-    validate_parameters(n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds)
+    validate_parameters(n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds, demo_groups=demo_groups)
     warehouse = Warehouse(db_path)
     run_id = str(flow_run.get_id() or "local")
     parameters = dict(source=source, year=year, n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds,
@@ -83,7 +83,9 @@ def pipeline(
     return summary
 
 
-def validate_parameters(*, n_tracks: int, k: int | None, ks: list[int], n_seeds: int) -> None:
+def validate_parameters(
+    *, n_tracks: int, k: int | None, ks: list[int], n_seeds: int, demo_groups: int = 6
+) -> None:
     """Refuse parameters no run can honour, before anything is written."""
     if not 1 <= n_tracks <= 10_000:
         raise ValueError(f"--tracks must be between 1 and 10000 (got {n_tracks})")
@@ -93,3 +95,5 @@ def validate_parameters(*, n_tracks: int, k: int | None, ks: list[int], n_seeds:
         raise ValueError(f"every k to try must be at least 1 (got {ks})")
     if n_seeds < 1:
         raise ValueError(f"--seeds must be at least 1 (got {n_seeds})")
+    if not 1 <= demo_groups <= 8:
+        raise ValueError(f"--demo-groups must be between 1 and 8 (got {demo_groups})")
