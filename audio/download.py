@@ -79,6 +79,16 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, DownloadError) and error.retryable
 
 
+def describe_failure(error: DownloadError, url: str) -> str:
+    """``"reason: detail"`` for the warehouse, with ``url`` reduced to its host.
+
+    Preview URLs can be signed (Deezer's carry a token that expires after ~15 minutes), so the
+    stored text names where the download went without keeping the URL itself.
+    """
+    host = urlsplit(url).hostname or "the server"
+    return f"{error.reason}: {error.detail.replace(url, host)}"
+
+
 def audio_extension(head: bytes) -> str | None:
     """File extension for the leading bytes of an audio file, or None when not audio.
 

@@ -30,6 +30,7 @@ numpy computes it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -245,6 +246,32 @@ AUBIO_CLUSTER_FEATURES: tuple[str, ...] = (
     "pitch_confidence",
     "voiced_fraction",
 )
+
+
+#: Why a clip stays out of the Aubio mixture fit. Its tempo 0 (and, when silent, its zero
+#: timbre summaries) is a placeholder, not a measurement: a few such rows sit far from every
+#: real song and would take a mixture component of their own.
+UNFIT_FOR_CLUSTERING = (f"{FLAG_NO_BEAT}: no tempo could be measured (tempo 0 is a placeholder); "
+                        "left out of the Aubio mixture fit")
+
+
+def unfit_for_clustering(tempo: Mapping[str, float]) -> dict[str, str]:
+    """The clips whose features hold placeholders a mixture must not fit, with the reason.
+
+    ``tempo`` is 0 exactly when the clip carries the ``no_beat`` flag (which every silent
+    clip does too), so the stored values alone decide, for cached rows as for new ones.
+
+    Parameters
+    ----------
+    tempo : mapping of str to float
+        Extracted tempo per track (or file) id.
+
+    Returns
+    -------
+    dict of str to str
+        Id to reason, for the clips to leave out.
+    """
+    return {track: UNFIT_FOR_CLUSTERING for track, value in tempo.items() if value == 0.0}
 
 
 @dataclass(frozen=True)

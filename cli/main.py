@@ -18,7 +18,7 @@ from collections.abc import Sequence
 EXIT_USAGE = 2
 
 #: Command modules, in the order ``songmix --help`` lists them.
-COMMANDS = ("run", "predict", "sql", "schema")
+COMMANDS = ("run", "predict", "extract", "report", "sql", "schema")
 
 
 def _command(name: str):

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="demo: built-in catalog served on loopback (default); spotify: the "
                         "Spotify Web API with SPOTIPY_CLIENT_ID / SPOTIPY_CLIENT_SECRET")
     parser.add_argument("--year", type=int, default=2020, help="release year to search (default 2020)")
+    parser.add_argument("--playlist", default=None, metavar="ID_OR_URL",
+                        help="with --source spotify: take this playlist's tracks instead of the year search")
     parser.add_argument("--tracks", type=int, default=1000, help="number of tracks (default 1000)")
     parser.add_argument("--k", type=int, default=None,
                         help="number of clusters to use (default: the k with the lowest BIC)")
@@ -45,9 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for plots (default $SONGMIX_OUT_DIR or ./songmix-out)")
     parser.add_argument("--quiet", action="store_true", help="no progress display (scheduled use)")
+    parser.add_argument("--audio-dir", type=Path, default=None, metavar="DIR",
+                        help="cluster your own MP3/WAV/FLAC/OGG files under DIR by their Aubio "
+                        "features instead (no Spotify side; compared with DIR/truth.csv if present)")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.audio_dir is not None:
+        from songmix.cli.audio_dir import run_audio_dir
+
+        return run_audio_dir(args)
     from rich.console import Console
 
     from songmix.cli.progress import TerminalProgress
@@ -59,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
                         demo_groups=args.demo_groups)
     database = db_path(args)
     validate_path(database, for_writing=True)
-    parameters = dict(source=args.source, year=args.year, n_tracks=args.tracks, k=args.k,
+    parameters = dict(source=args.source, year=args.year, n_tracks=args.tracks, playlist=args.playlist, k=args.k,
                       ks=args.ks, n_seeds=args.seeds, demo_groups=args.demo_groups,
                       db_path=database, data_dir=args.data_dir, out_dir=args.out)
     if args.quiet:

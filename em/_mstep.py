@@ -13,6 +13,7 @@ diag (S, K, d), spherical (S, K).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 
@@ -25,6 +26,17 @@ MIN_COMPONENT_COUNT = 1.0
 # numerically zero (a component collapsed onto a point): call it zero rather than keep a
 # residue of random sign.
 _ROUNDING_TOLERANCE = 16 * np.finfo(np.float64).eps
+# Added to every component's count, as scikit-learn does, so that means stay finite.
+_COUNT_FLOOR = 10 * np.finfo(np.float64).eps
+
+
+@cache
+def _symmetric_index(n_features: int) -> np.ndarray:
+    """Position in the packed upper triangle of every entry ``(i, j)`` of a (d, d) matrix."""
+    rows, cols = upper_triangle(n_features)
+    index = np.empty((n_features, n_features), dtype=np.intp)
+    index[rows, cols] = index[cols, rows] = np.arange(len(rows))
+    return index
 
 
 def unpack_symmetric(pairs: np.ndarray, n_features: int) -> np.ndarray:
@@ -39,12 +51,20 @@ def unpack_symmetric(pairs: np.ndarray, n_features: int) -> np.ndarray:
     Returns
     -------
     matrices : ndarray of shape (..., d, d)
+        A new C-contiguous array.
     """
-    rows, cols = upper_triangle(n_features)
-    matrices = np.empty(pairs.shape[:-1] + (n_features, n_features))
-    matrices[..., rows, cols] = pairs
-    matrices[..., cols, rows] = pairs
-    return matrices
+    return pairs[..., _symmetric_index(n_features)]
+
+
+def diagonal_view(matrices: np.ndarray) -> np.ndarray:
+    """The diagonals of C-contiguous matrices (..., d, d) as a writable view, shape (..., d).
+
+    A strided view costs far less than fancy indexing on the small stacks of an M-step.
+    """
+    n_features = matrices.shape[-1]
+    # copy=False raises rather than return a copy, whose writes would be lost.
+    flat = matrices.reshape(matrices.shape[:-2] + (n_features * n_features,), copy=False)
+    return flat[..., :: n_features + 1]
 
 
 def _zero_rounding_residue(variances: np.ndarray, second_moments: np.ndarray) -> np.ndarray:
@@ -53,14 +73,12 @@ def _zero_rounding_residue(variances: np.ndarray, second_moments: np.ndarray) ->
 
 
 def _regularized(covariances: np.ndarray, moments: np.ndarray, reg_covar: float) -> np.ndarray:
-    """Clean the diagonals of (..., d, d) covariances of rounding residue and add ``reg_covar``."""
-    diagonal = np.arange(covariances.shape[-1])
-    covariances[..., diagonal, diagonal] = (
-        _zero_rounding_residue(
-            covariances[..., diagonal, diagonal], moments[..., diagonal, diagonal]
-        )
-        + reg_covar
-    )
+    """Clean the diagonals of (..., d, d) covariances of rounding residue and add ``reg_covar``.
+
+    ``covariances`` and ``moments`` are C-contiguous; ``covariances`` is changed in place.
+    """
+    variances = diagonal_view(covariances)
+    variances[...] = _zero_rounding_residue(variances, diagonal_view(moments)) + reg_covar
     return covariances
 
 
@@ -128,23 +146,26 @@ def _cholesky_lower(matrices: np.ndarray):
     """
     try:
         factors = np.linalg.cholesky(matrices)
-        ok = np.ones(matrices.shape[:-2], dtype=bool)
     except np.linalg.LinAlgError:
-        n_features = matrices.shape[-1]
-        flat = matrices.reshape(-1, n_features, n_features)
-        factors = np.empty_like(flat)
-        ok = np.ones(len(flat), dtype=bool)
-        for index, matrix in enumerate(flat):
-            try:
-                factors[index] = np.linalg.cholesky(matrix)
-            except np.linalg.LinAlgError:
-                ok[index] = False
-        factors = factors.reshape(matrices.shape)
-        ok = ok.reshape(matrices.shape[:-2])
-    ok &= np.isfinite(factors).all(axis=(-2, -1))
-    if not ok.all():
-        factors[~ok] = np.eye(matrices.shape[-1])
+        factors = _cholesky_one_by_one(matrices)
+    if np.isfinite(factors).all():  # the usual case, checked in one cheap pass
+        return factors, np.ones(matrices.shape[:-2], dtype=bool)
+    ok = np.isfinite(factors).all(axis=(-2, -1))
+    factors[~ok] = np.eye(matrices.shape[-1])
     return factors, ok
+
+
+def _cholesky_one_by_one(matrices: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of (..., d, d) matrices, NaN where one does not exist."""
+    n_features = matrices.shape[-1]
+    flat = matrices.reshape(-1, n_features, n_features)
+    factors = np.full_like(flat, np.nan)
+    for index, matrix in enumerate(flat):
+        try:
+            factors[index] = np.linalg.cholesky(matrix)
+        except np.linalg.LinAlgError:
+            pass  # stays NaN: reported as not positive definite
+    return factors.reshape(matrices.shape)
 
 
 def _matrix_precisions_cholesky(covariances: np.ndarray):
@@ -179,9 +200,12 @@ def precisions_cholesky(covariances: np.ndarray, covariance_type: str):
         factors, ok = _matrix_precisions_cholesky(covariances)
     else:
         factors, ok = _scalar_precisions_cholesky(covariances)
+    n_seeds = len(covariances)
+    if ok.all():
+        return factors, np.full(n_seeds, -1)
     if covariance_type == "diag":
         ok = ok.all(axis=-1)
-    ok = ok.reshape(len(covariances), -1)
+    ok = ok.reshape(n_seeds, -1)
     return factors, np.where(ok.all(axis=1), -1, np.argmin(ok, axis=1))
 
 
@@ -235,7 +259,7 @@ def m_step(statistics: np.ndarray, *, n_features: int, covariance_type: str, reg
         definite), else None.
     """
     n_second = statistics.shape[-1] - n_features - 1
-    counts = statistics[..., -1] + 10 * np.finfo(np.float64).eps
+    counts = statistics[..., -1] + _COUNT_FLOOR
     means = statistics[..., n_second:-1] / counts[..., None]
     covariances = _COVARIANCE_ESTIMATORS[covariance_type](
         statistics[..., :n_second], counts, means, reg_covar

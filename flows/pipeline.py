@@ -14,8 +14,9 @@ from pathlib import Path
 from prefect import flow
 from prefect.runtime import flow_run
 
+from songmix.flows.drift import drift
 from songmix.flows.reporting import RunSummary, compare, publish_summary
-from songmix.flows.progress import reporter
+from songmix.flows.progress import publish_report, reporter
 from songmix.flows.settings import default_data_dir, default_db_path, default_out_dir
 from songmix.flows.stages import (
     cluster,
@@ -25,16 +26,19 @@ from songmix.flows.stages import (
     extract_features,
 )
 from songmix.sources.connect import open_source
+from songmix.warehouse.run_lock import one_run_at_a_time
 from songmix.warehouse.store import Warehouse
 
 DEFAULT_KS = list(range(2, 11))
 
 
 @flow(name="songmix-pipeline", log_prints=True)
+@one_run_at_a_time(default_db_path)  # concurrent runs on one warehouse queue on <db>.lock
 def pipeline(
     source: str = "demo",
     year: int = 2020,
     n_tracks: int = 1000,
+    playlist: str | None = None,
     k: int | None = None,
     ks: list[int] = DEFAULT_KS,
     n_seeds: int = 10,
@@ -56,13 +60,13 @@ def pipeline(
     validate_parameters(n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds, demo_groups=demo_groups)
     warehouse = Warehouse(db_path)
     run_id = str(flow_run.get_id() or "local")
-    parameters = dict(source=source, year=year, n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds,
+    parameters = dict(source=source, year=year, n_tracks=n_tracks, playlist=playlist, k=k, ks=ks, n_seeds=n_seeds,
                       covariance_type=covariance_type, random_state=random_state,
                       demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch)
     warehouse.start_run(run_id, source=source, parameters=parameters,
                         code_version=version("songmix"), flow_run_id=flow_run.get_id())
     try:
-        with open_source(source, year=year, n_tracks=n_tracks, data_dir=data_dir,
+        with open_source(source, year=year, n_tracks=n_tracks, data_dir=data_dir, playlist=playlist,
                          demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch,
                          render_progress=reporter("demo previews")) as tracks_source:
             tracks = collect_tracks(warehouse, run_id, tracks_source, n_tracks)
@@ -74,12 +78,15 @@ def pipeline(
                        fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                        random_state=random_state)
         summary = compare(warehouse, run_id, track_ids, fits, out_dir=out_dir)
+        drifts = drift(warehouse, run_id, source=source)
     except BaseException as error:
         warehouse.finish_run(run_id, status="failed", counts=warehouse.table_counts(run_id),
                              error=f"{type(error).__name__}: {error}")
         raise
     warehouse.finish_run(run_id, status="completed", counts=warehouse.table_counts(run_id))
     publish_summary(summary)
+    publish_report("\n\n".join([summary.as_markdown(), "## Drift since the previous run",
+                                 *(f"- {d.headline()}" for d in drifts)]), summary.plots)
     return summary
 
 

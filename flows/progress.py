@@ -1,20 +1,29 @@
-"""Stage progress, reported to whoever listens: the terminal and the Prefect UI.
+"""Stage progress and results, reported to whoever listens: the terminal and the Prefect UI.
 
 Flows call :func:`stage` and :func:`advance`; the CLI registers a terminal listener, and
-every run also keeps a Prefect progress artifact per stage up to date (visible in the UI).
+every run also keeps, per stage, a Prefect progress artifact up to date and a table artifact
+of the stage's counts (visible on the flow run's page). :func:`publish_report` adds the
+comparison as markdown with its plots embedded.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.context import FlowRunContext
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
@@ -52,8 +61,7 @@ class StageProgress:
         self._artifact_id: UUID | None = None
         if FlowRunContext.get() is not None and total > 0:
             self._artifact_id = create_progress_artifact(
-                progress=0.0, key=re.sub(r"[^a-z0-9]+", "-", name.lower()),
-                description=f"{name}: {total} items",
+                progress=0.0, key=artifact_key(name), description=f"{name}: {total} items",
             )
         for listener in list(_listeners):
             listener.stage_started(name, total)
@@ -71,8 +79,43 @@ class StageProgress:
         except MissingContextError:
             logger = logging.getLogger("songmix")
         logger.info("%s: %s", self.name, summary)
+        publish_table(f"{artifact_key(self.name)}-summary", summary_counts(summary),
+                      description=f"{self.name}: {summary}")
         for listener in list(_listeners):
             listener.stage_finished(self.name, summary)
+
+
+def artifact_key(name: str) -> str:
+    """``name`` as a Prefect artifact key (lowercase letters, digits and dashes)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def summary_counts(summary: str) -> list[dict]:
+    """A stage summary such as ``"58 downloaded, 0 already stored, 2 failed"`` as table rows
+    ``{"what": ..., "count": ...}``; empty unless every part starts with a count."""
+    parts = [part.strip() for part in re.split(r"[,;]", summary) if part.strip()]
+    counted = [re.fullmatch(r"(\d+) (.+)", part) for part in parts]
+    if not parts or not all(counted):
+        return []
+    return [{"what": match[2], "count": int(match[1])} for match in counted]
+
+
+def publish_table(key: str, rows: list[dict], *, description: str) -> None:
+    """A table artifact on the current flow run's page (nothing outside a run or without rows)."""
+    if FlowRunContext.get() is not None and rows:
+        create_table_artifact(rows, key=artifact_key(key), description=description)
+
+
+def publish_report(markdown: str, plots: Mapping[str, Path], *, key: str = "songmix-report") -> None:
+    """``markdown`` followed by every plot embedded as an image (a ``data:`` URI), as a
+    markdown artifact: the run's page shows the figures without access to the worker's disk."""
+    if FlowRunContext.get() is None:
+        return
+    figures = [f"### {name.replace('_', ' ')}\n\n![{name}](data:image/png;base64,"
+               f"{base64.b64encode(path.read_bytes()).decode('ascii')})"
+               for name, path in plots.items() if path.is_file()]
+    create_markdown_artifact("\n\n".join([markdown, *figures]), key=artifact_key(key),
+                             description="The comparison, with its plots")
 
 
 def stage(name: str, total: int) -> StageProgress:

@@ -12,8 +12,12 @@ from prefect.context import FlowRunContext
 
 from songmix.flows.progress import stage
 from songmix.tasks.compare import (
+    NOTEBOOK_K,
     Agreement,
+    FeatureMeasures,
+    describe_clusters,
     draw_plots,
+    fit_notebook_model,
     measure_agreement,
     measure_agreement_across_k,
     measure_extractor_accuracy,
@@ -25,6 +29,13 @@ from songmix.warehouse.store import Warehouse
 
 #: Resamples for intervals and permutations for the null of every agreement measure.
 AGREEMENT_RESAMPLES = 1000
+#: Resamples for the interval of each (comparison, k) of the agreement-vs-k curve.
+ACROSS_K_RESAMPLES = 200
+#: EM seeds for the seed notebook's two-component reference model.
+NOTEBOOK_SEEDS = 10
+#: (left, right) clusterings compared, when both exist; the left one is the reference.
+COMPARISONS = (("spotify", "aubio"), ("spotify", "truth"), ("aubio", "truth"),
+               ("notebook_k2", "aubio"), ("notebook_k2", "truth"))
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ class RunSummary:
         lines += [f"  note: {note}" for note in self.notes]
         if self.plots:
             lines.append(f"plots: {next(iter(self.plots.values())).parent}")
+        lines.append(f"full report: songmix report --run {self.run_id}")
         return "\n".join(lines)
 
     def as_markdown(self) -> str:
@@ -95,41 +107,45 @@ def compare(
     *,
     out_dir: Path,
 ) -> RunSummary:
-    """Agreement of the two clusterings (and of each with ground truth), feature agreement,
-    extractor accuracy and the plots; stored per run."""
-    progress = stage("comparison", 5)
+    """Agreement of the two clusterings (and of each, and of the seed notebook's model, with
+    the other and the truth), matched clusters with names, agreement across k, feature
+    agreement, extractor accuracy and the plots; stored per run."""
+    progress = stage("comparison", 6)
     fitted_ids = warehouse.fitted_track_ids(run_id)
     features = {"spotify": warehouse.spotify_feature_frame(track_ids),
                 "aubio": warehouse.aubio_feature_frame(track_ids)}
+    fitted_spotify = features["spotify"].loc[fitted_ids]
     truth = warehouse.truth_frame(fitted_ids)
     labels = {name: fit.labels() for name, fit in fits.items()}
     if len(truth) == len(fitted_ids) and fitted_ids:
         labels["truth"] = truth.loc[fitted_ids, "group_id"].to_numpy()
-    pairs = [(a, b) for a, b in (("spotify", "aubio"), ("spotify", "truth"), ("aubio", "truth"))
-             if a in labels and b in labels]
+    notes = list(_missing_track_notes(track_ids, features, fitted_ids))
+    if len(fitted_ids) >= 2 * NOTEBOOK_K:
+        try:
+            labels["notebook_k2"] = fit_notebook_model(fitted_spotify, n_seeds=NOTEBOOK_SEEDS,
+                                                       random_state=0)
+        except ValueError as error:
+            notes.append(f"the notebook's k=2 model could not be fitted: {error}")
+    pairs = [(a, b) for a, b in COMPARISONS if a in labels and b in labels]
     agreements = [measure_agreement(a, labels[a], b, labels[b], n_resamples=AGREEMENT_RESAMPLES,
                                     random_state=0) for a, b in pairs]
+    progress.advance()
+    profiles = [describe_clusters(a, labels[a.left_set], labels[a.right_set], fitted_spotify)
+                for a in agreements]
     progress.advance()
     across_k = (measure_agreement_across_k(
         {k: fits["spotify"].labels(k) for k in fits["spotify"].models},
         {k: fits["aubio"].labels(k) for k in fits["aubio"].models},
-        labels.get("truth")) if {"spotify", "aubio"} <= set(fits) else None)
+        labels.get("truth"), n_resamples=ACROSS_K_RESAMPLES)
+        if {"spotify", "aubio"} <= set(fits) else None)
     progress.advance()
     feature_measures = (measure_feature_agreement(features["spotify"], features["aubio"])
                         if len(fitted_ids) >= 10 else None)
     progress.advance()
     accuracy = measure_extractor_accuracy(features["aubio"], truth) if not truth.empty else {}
     progress.advance()
-    tables: dict[str, list[pd.DataFrame]] = {"comparison": [], "contingency": []}
-    for agreement in agreements:
-        for name, rows in records.agreement_rows(run_id, agreement).items():
-            tables[name].append(rows)
-    merged = {name: pd.concat(rows, ignore_index=True) for name, rows in tables.items() if rows}
-    if feature_measures is not None:
-        merged["feature_agreement"] = records.feature_agreement_rows(run_id, feature_measures)
-    if accuracy:
-        merged["extractor_accuracy"] = records.accuracy_rows(run_id, accuracy)
-    warehouse.write(merged)
+    warehouse.write(_comparison_tables(run_id, agreements, profiles, across_k, feature_measures,
+                                       accuracy))
     plots = draw_plots(fits, {name: features[name].loc[fitted_ids, list(fit.scaler.feature_names)]
                               for name, fit in fits.items()},
                        _find(agreements, "spotify", "aubio"), warehouse.fit_curves(run_id),
@@ -141,10 +157,47 @@ def compare(
         agreement={f"{a.left_set} vs {a.right_set}": a.uncertainty.to_frame() for a in agreements},
         extractor_accuracy={m: v for m, v in accuracy.items() if m != "n_tracks"},
         plots=plots,
-        notes=tuple(note for a in agreements for note in a.uncertainty.notes),
+        notes=tuple(dict.fromkeys([*notes, *(n for a in agreements for n in a.uncertainty.notes)])),
     )
     progress.finish(summary.headline())
     return summary
+
+
+def _missing_track_notes(
+    track_ids: list[str], features: dict[str, pd.DataFrame], fitted_ids: list[str]
+) -> list[str]:
+    """Plain counts of the run's tracks the comparison could not use, and why."""
+    notes = [f"{n} of {len(track_ids)} tracks have no {name} features" for name, frame in features.items()
+             if (n := len(set(track_ids) - set(frame.index)))]
+    if len(fitted_ids) < len(track_ids):
+        notes.append(f"{len(track_ids) - len(fitted_ids)} of {len(track_ids)} tracks lack one "
+                     f"feature set and are left out of the comparison (songmix report lists them)")
+    return notes
+
+
+def _comparison_tables(
+    run_id: str,
+    agreements: list[Agreement],
+    profiles: list[pd.DataFrame],
+    across_k: pd.DataFrame | None,
+    feature_measures: FeatureMeasures | None,
+    accuracy: dict[str, float],
+) -> dict[str, pd.DataFrame]:
+    """Every mart row of the comparison stage, by table, ready for one write."""
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for agreement, profile in zip(agreements, profiles, strict=True):
+        for rows in (records.agreement_rows(run_id, agreement),
+                     records.cluster_pair_rows(run_id, agreement, profile)):
+            for name, frame in rows.items():
+                parts.setdefault(name, []).append(frame)
+    tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+    if across_k is not None and not across_k.empty:
+        tables["agreement_by_k"] = records.agreement_by_k_rows(run_id, across_k)
+    if feature_measures is not None:
+        tables["feature_agreement"] = records.feature_agreement_rows(run_id, feature_measures)
+    if accuracy:
+        tables["extractor_accuracy"] = records.accuracy_rows(run_id, accuracy)
+    return tables
 
 
 def _find(agreements: list[Agreement], left: str, right: str) -> Agreement | None:

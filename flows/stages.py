@@ -6,7 +6,8 @@ The flow's process is the warehouse's only writer; tasks only return data.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -15,20 +16,32 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES, EXTRACTOR_VERSION
+from songmix.flows.executors import configured_executor, extraction_task_runner
 from songmix.flows.progress import StageProgress, stage
 from songmix.sources.connect import SourceConnection
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
-from songmix.sources.spotify import dedupe_tracks, parse_track, search_offsets
-from songmix.tasks.audio import download_previews, extract_aubio_features
+from songmix.sources.spotify import (
+    SEARCH_MAX_RESULTS,
+    SEARCH_PAGE_LIMIT,
+    dedupe_tracks,
+    parse_track,
+    partitioned_queries,
+)
+from songmix.tasks.audio import extract_aubio_features
+from songmix.tasks.previews import download_previews_with_fallback
 from songmix.tasks.modeling import MixtureFits, fit_mixtures
-from songmix.tasks.spotify import fetch_audio_features_batch, fetch_search_pages
+from songmix.tasks.spotify import fetch_audio_features_batch, fetch_playlist, fetch_search_pages
 from songmix.warehouse import records
+from songmix.warehouse.source_reads import fresh_search_pages
 from songmix.warehouse.store import Warehouse
 
 PAGES_PER_TASK = 10
 FEATURE_IDS_PER_REQUEST = 100
 TRACKS_PER_DOWNLOAD_TASK = 50
 TRACKS_PER_EXTRACTION_TASK = 50
+#: A later run of the same source and query reuses pages fetched this recently: search
+#: results drift from week to week, but within a day an interrupted run can resume.
+PAGE_REUSE_WINDOW = timedelta(hours=24)
 
 
 def _utc_now() -> datetime:
@@ -55,27 +68,85 @@ def _results(futures: list[PrefectFuture], progress: StageProgress, sizes: list[
 def collect_tracks(
     warehouse: Warehouse, run_id: str, source: SourceConnection, n_tracks: int
 ) -> list[dict]:
-    """Search pages of 10 → parsed, de-duplicated tracks, stored raw and staged."""
-    offsets = search_offsets(n_tracks)
-    progress = stage("search pages", len(offsets))
-    chunks = _chunks(offsets, PAGES_PER_TASK)
-    futures = [
-        fetch_search_pages.submit(source.endpoints, source.name, source.search_query, chunk,
-                                  chunk=f"{i + 1}/{len(chunks)}")
-        for i, chunk in enumerate(chunks)
-    ]
-    pages = [page for chunk in _results(futures, progress, [len(c) for c in chunks])
-             for page in _raise_if_failed(chunk)]
-    tracks = dedupe_tracks(
-        [parse_track(item) for page in pages for item in page["page"]["tracks"]["items"]]
-    )[:n_tracks]
-    tables = {"search_pages": records.search_page_rows(run_id, pages),
-              **records.track_rows(run_id, tracks)}
+    """Search pages of 10 (or the playlist) → parsed, de-duplicated tracks, stored raw and staged.
+
+    Beyond 1000 tracks the search is split by genre (:func:`partitioned_queries`): each
+    query is read in blocks of just the pages still needed, until ``n_tracks`` distinct
+    tracks are in, its results run out, or it reaches offset 1000; then the next query.
+    Pages of the same source and query stored less than :data:`PAGE_REUSE_WINDOW` ago are
+    reused, and fetched pages are stored chunk by chunk as they arrive, so rerunning an
+    interrupted run fetches only the pages it lacks.
+    """
+    queries = ([f"playlist:{source.playlist}"] if source.playlist
+               else partitioned_queries(source.search_query, n_tracks))
+    progress = stage("search pages", 1 if source.playlist else math.ceil(n_tracks / SEARCH_PAGE_LIMIT))
+    since = _utc_now() - PAGE_REUSE_WINDOW
+    tracks: list[dict] = []
+    n_fetched = n_reused = 0
+    for query in queries:
+        next_offset, exhausted = 0, False
+        while len(tracks) < n_tracks and not exhausted:
+            offsets = [0] if source.playlist else _next_offsets(next_offset, n_tracks - len(tracks))
+            pages, fetched = _search_pages(warehouse, run_id, source, query, offsets, since, progress)
+            n_fetched, n_reused = n_fetched + fetched, n_reused + len(pages) - fetched
+            tracks = dedupe_tracks(
+                tracks + [parse_track(item) for page in pages for item in page["page"]["tracks"]["items"] if item])
+            next_offset = offsets[-1] + SEARCH_PAGE_LIMIT
+            exhausted = (source.playlist is not None or next_offset >= SEARCH_MAX_RESULTS
+                         or not pages[-1]["page"]["tracks"].get("next"))
+    tracks = tracks[:n_tracks]
+    tables = records.track_rows(run_id, tracks)
     if source.truth is not None:
         tables["demo_truth"] = records.truth_rows(run_id, source.truth)
     warehouse.write(tables)
-    progress.finish(f"{len(tracks)} tracks from {len(pages)} pages")
+    progress.finish(f"{len(tracks)} tracks from {n_fetched} pages fetched, {n_reused} reused")
     return tracks
+
+
+def _next_offsets(start: int, n_wanted: int) -> list[int]:
+    """Offsets of the pages from ``start`` that could hold ``n_wanted`` more tracks (below 1000)."""
+    n_pages = math.ceil(n_wanted / SEARCH_PAGE_LIMIT)
+    return list(range(start, min(start + n_pages * SEARCH_PAGE_LIMIT, SEARCH_MAX_RESULTS), SEARCH_PAGE_LIMIT))
+
+
+def _search_pages(
+    warehouse: Warehouse, run_id: str, source: SourceConnection, query: str, offsets: list[int],
+    since: datetime, progress: StageProgress,
+) -> tuple[list[dict], int]:
+    """Pages of ``query`` at ``offsets`` in offset order, and how many had to be fetched.
+
+    Fresh stored pages are copied under this run; the rest are fetched in chunks and each
+    chunk is stored as soon as it arrives. A chunk that failed for good fails the stage,
+    after the others are stored.
+    """
+    stored = fresh_search_pages(warehouse, source_key=source.cache_key, query=query,
+                                offsets=offsets, since=since)
+    _store_pages(warehouse, run_id, source.cache_key, list(stored.values()))
+    progress.advance(len(stored))
+    chunks = _chunks([offset for offset in offsets if offset not in stored], PAGES_PER_TASK)
+    futures = [
+        fetch_playlist.submit(source.endpoints, source.name, source.playlist) if source.playlist
+        else fetch_search_pages.submit(source.endpoints, source.name, query, chunk,
+                                       chunk=f"{i + 1}/{len(chunks)}")
+        for i, chunk in enumerate(chunks)
+    ]
+    fetched: list[dict] = []
+    failures: list[BaseException] = []
+    for future in as_completed(futures):
+        result = future.result(raise_on_failure=False)
+        if isinstance(result, BaseException):
+            failures.append(result)
+            continue
+        _store_pages(warehouse, run_id, source.cache_key, result)
+        fetched += result
+        progress.advance(len(result))
+    if failures:
+        raise failures[0]
+    return sorted([*stored.values(), *fetched], key=lambda page: page["offset"]), len(fetched)
+
+
+def _store_pages(warehouse: Warehouse, run_id: str, source_key: str, pages: list[dict]) -> None:
+    warehouse.write({"search_pages": records.search_page_rows(run_id, pages).assign(source_key=source_key)})
 
 
 def _raise_if_failed(result):
@@ -129,8 +200,9 @@ def collect_audio(
     progress = stage("downloads", len(wanted))
     chunks = _chunks(wanted, TRACKS_PER_DOWNLOAD_TASK)
     futures = [
-        download_previews.submit([t["track_id"] for t in chunk], [t["preview_url"] for t in chunk],
-                                 audio_dir, chunk=f"{i + 1}/{len(chunks)}")
+        download_previews_with_fallback.submit(
+            [t["track_id"] for t in chunk], [t["preview_url"] for t in chunk],
+            [t.get("isrc") for t in chunk], audio_dir, chunk=f"{i + 1}/{len(chunks)}")
         for i, chunk in enumerate(chunks)
     ]
     recorded_at = _utc_now()
@@ -142,7 +214,7 @@ def collect_audio(
         else:
             rows += result
     audio_rows = pd.DataFrame(rows, columns=["track_id", "status", "sha256", "path", "bytes",
-                                             "error", "downloaded_at"]).assign(run_id=run_id)
+                                             "error", "downloaded_at", "provider"]).assign(run_id=run_id)
     failed = audio_rows[audio_rows["status"] != "ok"]
     warehouse.write({
         "audio_files": audio_rows,
@@ -156,28 +228,43 @@ def collect_audio(
 
 @flow(name="extract-aubio-features")
 def extract_features(warehouse: Warehouse, run_id: str, track_ids: list[str]) -> int:
-    """Aubio features of every stored audio file not yet analysed by this extractor."""
+    """Aubio features of every stored audio file not yet analysed by this extractor.
+
+    Chunks run on the executor ``SONGMIX_EXECUTOR`` names (worker processes by default, see
+    :mod:`songmix.flows.executors`); no worker starts when there is nothing to extract. A
+    file that cannot be analysed, or a chunk that failed for good, is recorded per file in
+    ``item_failures`` with the reason.
+    """
     audio = warehouse.stored_audio(track_ids)
     audio = audio[audio["status"] == "ok"].drop_duplicates("sha256")
     done = warehouse.extracted_sha256s(list(audio["sha256"]), extractor_version=EXTRACTOR_VERSION)
     wanted = audio[~audio["sha256"].isin(done)]
+    executor, workers = configured_executor()
     progress = stage("aubio extraction", len(wanted))
     chunks = _chunks(list(wanted.itertuples(index=False)), TRACKS_PER_EXTRACTION_TASK)
-    futures = [
-        extract_aubio_features.submit([r.sha256 for r in chunk], [r.path for r in chunk],
-                                      EXTRACTOR_VERSION, chunk=f"{i + 1}/{len(chunks)}")
-        for i, chunk in enumerate(chunks)
-    ]
+    results: list = []
+    if chunks:
+        with extraction_task_runner(executor, max_workers=min(workers, len(chunks))) as runner:
+            futures = [
+                runner.submit(extract_aubio_features, {
+                    "sha256s": [r.sha256 for r in chunk], "paths": [r.path for r in chunk],
+                    "extractor_version": EXTRACTOR_VERSION, "chunk": f"{i + 1}/{len(chunks)}"})
+                for i, chunk in enumerate(chunks)
+            ]
+            results = _results(futures, progress, [len(c) for c in chunks])
     recorded_at = _utc_now()
-    rows = [row for result in _results(futures, progress, [len(c) for c in chunks])
-            for row in _raise_if_failed(result)]
+    rows = []
+    for chunk, result in zip(chunks, results, strict=True):
+        rows += ([{"sha256": r.sha256, "error": f"extraction failed: {result}"} for r in chunk]
+                 if isinstance(result, BaseException) else result)
     extracted = pd.DataFrame([r for r in rows if "error" not in r])
     failures = {r["sha256"]: r["error"] for r in rows if "error" in r}
     warehouse.write({
         "aubio_features": extracted.assign(run_id=run_id),
         "item_failures": records.failure_rows(run_id, "extraction", failures, recorded_at),
     })
-    progress.finish(f"{len(extracted)} extracted, {len(done)} already stored, {len(failures)} failed")
+    progress.finish(f"{len(extracted)} extracted ({executor}), {len(done)} already stored, "
+                    f"{len(failures)} failed")
     return len(extracted)
 
 

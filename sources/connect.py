@@ -17,7 +17,7 @@ import pandas as pd
 from songmix.sources.demo_audio import render_catalog_audio
 from songmix.sources.demo_catalog import generate_catalog
 from songmix.sources.demo_server import DemoService
-from songmix.sources.spotify import SpotifyEndpoints
+from songmix.sources.spotify import SpotifyEndpoints, playlist_id_from_ref
 
 SOURCES = ("demo", "spotify")
 
@@ -36,6 +36,8 @@ class SourceConnection:
         Base URLs of the Spotify-compatible API and accounts service.
     search_query : str
         The search that lists the run's tracks (the notebook's ``year:2020``).
+    playlist : str or None
+        A playlist id, URI or link whose tracks the run takes instead of searching.
     truth : pandas.DataFrame or None
         Ground truth per track (demo only): group_id, group_name, tempo, key, mode.
     """
@@ -44,6 +46,7 @@ class SourceConnection:
     cache_key: str
     endpoints: SpotifyEndpoints
     search_query: str
+    playlist: str | None = None
     truth: pd.DataFrame | None = None
 
 
@@ -54,18 +57,26 @@ def open_source(
     year: int,
     n_tracks: int,
     data_dir: Path,
+    playlist: str | None = None,
     demo_groups: int = 6,
     demo_seed: int = 2020,
     demo_audio_mismatch: bool = False,
     render_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[SourceConnection]:
-    """Open source ``name`` for a run; the demo service stops when the block ends."""
+    """Open source ``name`` for a run; the demo service stops when the block ends.
+
+    ``playlist`` (Spotify only) replaces the year search by that playlist's tracks.
+    """
     if name not in SOURCES:
         raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
     query = f"year:{year}"
     if name == "spotify":
-        yield SourceConnection("spotify", "spotify", SpotifyEndpoints.from_env(), query)
+        # Checked here, before any request, so a typo fails in a second with the fix.
+        playlist_id = playlist_id_from_ref(playlist) if playlist else None
+        yield SourceConnection("spotify", "spotify", SpotifyEndpoints.from_env(), query, playlist_id)
         return
+    if playlist:
+        raise ValueError("--playlist needs --source spotify (the demo catalog has no playlists)")
     catalog = generate_catalog(
         n_tracks, n_groups=demo_groups, year=year, seed=demo_seed, audio_mismatch=demo_audio_mismatch
     )

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.context import TaskRunContext
 
-from songmix.audio.decode import AudioDecodeError
-from songmix.audio.download import DownloadError, download_audio
+from songmix.audio.download import DownloadError, describe_failure, download_audio
 from songmix.audio.features import EXTRACTOR_VERSION, extract_file
 from songmix.sources.http import make_session
 from songmix.tasks.spotify import NETWORK_RETRIES
@@ -37,9 +37,12 @@ def download_previews(
     """Download each track's preview into ``cache_dir``; one ``audio_files`` row per track.
 
     A retryable failure (429, 5xx, timeout) of any track fails the task so Prefect retries
-    the chunk; other failures are recorded in the track's row with their reason.
+    the chunk, until the last attempt: then it is recorded like any other failure, so the
+    chunk's other tracks keep their files. Failures are recorded in the track's row as
+    ``"reason: detail"`` (the URL reduced to its host: preview URLs can carry tokens).
     """
     session = make_session(timeout=30)
+    give_up_on_retryable = _last_attempt()
     rows = []
     for track_id, url in zip(track_ids, urls, strict=True):
         row = {"track_id": track_id, "downloaded_at": _utc_now()}
@@ -49,13 +52,20 @@ def download_previews(
         try:
             audio = download_audio(session, url, cache_dir)
         except DownloadError as error:
-            if error.retryable:
+            if error.retryable and not give_up_on_retryable:
                 raise
-            rows.append(row | {"status": "failed", "error": error.reason})
+            gave_up = " (still failing after every retry)" if error.retryable else ""
+            rows.append(row | {"status": "failed", "error": describe_failure(error, url) + gave_up})
             continue
         rows.append(row | {"status": "ok", "sha256": audio.sha256, "path": str(audio.path),
                            "bytes": audio.n_bytes})
     return rows
+
+
+def _last_attempt() -> bool:
+    """True when Prefect will not run this task run again (always, outside a task run)."""
+    context = TaskRunContext.get()
+    return context is None or context.task_run.run_count > context.task.retries
 
 
 @task(
@@ -66,17 +76,26 @@ def download_previews(
 def extract_aubio_features(
     sha256s: list[str], paths: list[str], extractor_version: str, chunk: str
 ) -> list[dict]:
-    """Aubio features of each file; a file that cannot be analysed gets an ``error`` row."""
+    """Aubio features of each file; a file that cannot be analysed gets an ``error`` row.
+
+    The error reads ``"reason: detail"`` (:class:`~songmix.audio.decode.AudioDecodeError`'s
+    reasons: empty_file, not_audio, truncated, ...), so one bad file never fails its chunk.
+    """
     rows = []
     for sha256, path in zip(sha256s, paths, strict=True):
         base = {"sha256": sha256, "extractor_version": extractor_version}
         try:
             extracted = extract_file(Path(path))
-        except (AudioDecodeError, OSError) as error:
-            rows.append(base | {"error": str(error)})
+        except (ValueError, OSError) as error:  # AudioDecodeError is a ValueError
+            rows.append(base | {"error": _failure_text(error)})
             continue
         rows.append(base | dict(extracted.values) | {"flags": ",".join(extracted.flags)})
     return rows
+
+
+def _failure_text(error: Exception) -> str:
+    """``"reason: detail"`` for decode errors, ``"ExceptionType: message"`` for the rest."""
+    return str(error) if hasattr(error, "reason") else f"{type(error).__name__}: {error}"
 
 
 __all__ = ["EXTRACTOR_VERSION", "download_previews", "extract_aubio_features"]

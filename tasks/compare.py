@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
 from songmix.analysis.agreement import AgreementWithUncertainty, agreement_across_k, agreement_with_uncertainty
-from songmix.analysis.compare import ClusteringComparison, compare_clusterings
+from songmix.analysis.compare import ClusteringComparison, compare_clusterings, matched_cluster_profiles
 from songmix.analysis.features import DirectAgreement, FeatureAgreement, direct_agreement, feature_agreement
 from songmix.analysis.plots import (
     plot_agreement_vs_k,
@@ -22,12 +22,17 @@ from songmix.analysis.plots import (
 )
 from songmix.audio.accuracy import key_weighted_score, tempo_accuracy
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES
-from songmix.em import full_covariances
+from songmix.em import fit_gmm, full_covariances, predict
+from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 from songmix.tasks.modeling import MixtureFits
 
 #: The two features the scatter plots show for each side (the notebook plotted
 #: acousticness against energy).
 SCATTER_FEATURES = {"spotify": ("acousticness", "energy"), "aubio": ("spectral_centroid_mean", "loudness")}
+
+#: The seed notebook's model: two components on these two Spotify features.
+NOTEBOOK_FEATURES = ("acousticness", "energy")
+NOTEBOOK_K = 2
 
 
 @dataclass(frozen=True)
@@ -59,14 +64,46 @@ def measure_agreement(
     )
 
 
+@task(name="describe-clusters", task_run_name="describe-clusters[{agreement.left_set} vs {agreement.right_set}]",
+      cache_policy=INPUTS + TASK_SOURCE)
+def describe_clusters(
+    agreement: Agreement, left_labels: np.ndarray, right_labels: np.ndarray, spotify: pd.DataFrame
+) -> pd.DataFrame:
+    """Mean Spotify features and a short name for every cluster of both sides, by matched pair.
+
+    ``spotify`` holds the labelled tracks' Spotify features in the labels' order: both sides'
+    clusters are described in Spotify's terms, so a reader can tell which ones correspond.
+    """
+    return matched_cluster_profiles(
+        agreement.clusters, left_labels, right_labels, spotify,
+        feature_columns=list(SPOTIFY_CLUSTER_FEATURES), name_a=agreement.left_set,
+        name_b=agreement.right_set)
+
+
+@task(name="fit-notebook-model", cache_policy=INPUTS + TASK_SOURCE)
+def fit_notebook_model(spotify: pd.DataFrame, *, n_seeds: int, random_state: int) -> np.ndarray:
+    """Labels of the seed notebook's model: k=2 EM on acousticness and energy only.
+
+    Raises
+    ------
+    ValueError
+        The two columns cannot be fitted (too few tracks, a constant column).
+    """
+    matrix = spotify[list(NOTEBOOK_FEATURES)].to_numpy(dtype=float)
+    model = fit_gmm(matrix, NOTEBOOK_K, n_init=n_seeds, random_state=random_state,
+                    standardize=True, feature_names=list(NOTEBOOK_FEATURES))
+    return predict(model, matrix)
+
+
 @task(name="measure-agreement-across-k", cache_policy=INPUTS + TASK_SOURCE)
 def measure_agreement_across_k(
     spotify_labels: dict[int, np.ndarray], aubio_labels: dict[int, np.ndarray],
-    truth: np.ndarray | None,
+    truth: np.ndarray | None, *, n_resamples: int,
 ) -> pd.DataFrame:
-    """Agreement of the two clusterings (and each with the truth) at every k fitted."""
+    """Agreement of the two clusterings (and each with the truth) at every k fitted, with
+    half-sample intervals from ``n_resamples`` resamples."""
     return agreement_across_k(spotify_labels, aubio_labels, ground_truth=truth,
-                              name_a="spotify", name_b="aubio")
+                              name_a="spotify", name_b="aubio", n_bootstrap=n_resamples)
 
 
 @dataclass(frozen=True)
@@ -125,9 +162,10 @@ def draw_plots(
             feature_names=list(fit.scaler.feature_names), x_feature=x_feature, y_feature=y_feature,
             title=f"{feature_set.capitalize()} features, k={fit.chosen_k} mixture",
             path=written[f"{feature_set}_clusters"])
-    written["information_criteria"] = out_dir / "information_criteria.png"
-    plot_information_criteria(fit_curves, chosen_k={n: f.chosen_k for n, f in fits.items()},
-                              path=written["information_criteria"])
+    if not fit_curves.empty:
+        written["information_criteria"] = out_dir / "information_criteria.png"
+        plot_information_criteria(fit_curves, chosen_k={n: f.chosen_k for n, f in fits.items()},
+                                  path=written["information_criteria"])
     if spotify_vs_aubio is not None:
         written["contingency"] = out_dir / "contingency.png"
         plot_contingency_heatmap(spotify_vs_aubio.clusters.matched_contingency,

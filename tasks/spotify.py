@@ -25,6 +25,7 @@ from songmix.sources.spotify import (
     AudioFeaturesForbidden,
     SpotifyEndpoints,
     fetch_audio_features,
+    fetch_playlist_tracks,
     fetch_search_page,
     make_spotify_client,
 )
@@ -73,6 +74,25 @@ def fetch_search_pages(
     ]
 
 
+@task(
+    name="fetch-playlist",
+    task_run_name="fetch-playlist[{playlist_id}]",
+    # Playlists change; like search pages, an interrupted run resumes from the warehouse.
+    cache_policy=NO_CACHE,
+    **NETWORK_RETRIES,
+)
+def fetch_playlist(endpoints: SpotifyEndpoints, source_name: str, playlist_id: str) -> list[dict]:
+    """Every track of a playlist, as one raw page shaped like a search page.
+
+    Returns ``[{"query": "playlist:<id>", "offset": 0, "fetched_at", "page": {"tracks":
+    {"items": [...]}}}]``, the shape of :func:`fetch_search_pages`, so playlists and
+    searches are stored, reused and parsed alike.
+    """
+    tracks = fetch_playlist_tracks(_client(endpoints, source_name), playlist_id)
+    return [{"query": f"playlist:{playlist_id}", "offset": 0, "fetched_at": _utc_now(),
+             "page": {"tracks": {"items": tracks, "next": None, "total": len(tracks)}}}]
+
+
 @dataclass(frozen=True)
 class FeatureBatch:
     """Audio features for a batch of tracks, as the provider answered."""
@@ -108,8 +128,9 @@ def fetch_audio_features_batch(
         provider = "reccobeats"
         answered = _reccobeats_features(track_ids)
     features = {tid: obj for tid, obj in answered.items() if obj is not None}
-    missing = {tid: f"{provider} has no audio features for this track"
-               for tid in track_ids if tid not in features}
+    reason = ("spotify refused audio-features (403) and reccobeats does not know the track"
+              if provider == "reccobeats" else f"{provider} has no audio features for the track")
+    missing = {tid: reason for tid in track_ids if tid not in features}
     return FeatureBatch(provider=provider, features=features, missing=missing)
 
 

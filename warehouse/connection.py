@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from importlib import resources
@@ -72,8 +73,12 @@ def validate_path(path: Path, *, for_writing: bool) -> None:
     folder = path.parent
     if not folder.is_dir():
         raise WarehouseError(f"folder {folder} does not exist; create it or choose another --db")
-    if not os.access(folder, os.W_OK):
-        raise WarehouseError(f"folder {folder} is not writable; choose another --db")
+    try:
+        # Try it rather than ask os.access, which says yes to root on read-only mounts.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise WarehouseError(f"folder {folder} is not writable; choose another --db") from None
 
 
 def _is_lock_conflict(error: duckdb.Error) -> bool:

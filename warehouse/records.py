@@ -154,7 +154,9 @@ def agreement_rows(run_id: str, agreement) -> dict[str, pd.DataFrame]:
         key | {"left_k": agreement.left_k, "right_k": agreement.right_k, "metric": m.name,
                "value": _finite_or_none(m.value), "ci_low": _finite_or_none(m.ci_low),
                "ci_high": _finite_or_none(m.ci_high), "null_mean": _finite_or_none(m.null_mean),
-               "p_value": _finite_or_none(m.p_value), "n_tracks": uncertainty.n_tracks}
+               "null_upper": _finite_or_none(m.null_upper), "p_value": _finite_or_none(m.p_value),
+               "n_tracks": uncertainty.n_tracks, "interval_method": uncertainty.interval_method,
+               "n_resamples": uncertainty.n_bootstrap}
         for m in uncertainty.metrics
     ])
     matched = {(p.cluster_a, p.cluster_b) for p in agreement.clusters.matched_pairs}
@@ -190,3 +192,36 @@ def accuracy_rows(run_id: str, accuracy: Mapping[str, float]) -> pd.DataFrame:
         {"run_id": run_id, "metric": metric, "value": float(value), "n_tracks": n_tracks}
         for metric, value in accuracy.items() if metric != "n_tracks"
     ])
+
+
+def agreement_by_k_rows(run_id: str, across_k: pd.DataFrame) -> pd.DataFrame:
+    """``agreement_by_k`` rows from :func:`~songmix.analysis.agreement.agreement_across_k`."""
+    rows = across_k.assign(run_id=run_id)
+    metric_columns = [c for c in rows.columns if c.split("_")[0] in ("ari", "nmi", "ami")]
+    # NaN (no interval drawn) is stored as NULL, not as a number.
+    rows[metric_columns] = rows[metric_columns].astype(float).where(rows[metric_columns].notna(), None)
+    return rows
+
+
+def cluster_pair_rows(run_id: str, agreement, profiles: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``cluster_pairs`` and ``cluster_profiles`` rows of one comparison.
+
+    ``profiles`` is :func:`~songmix.analysis.compare.matched_cluster_profiles` of the
+    comparison (sides named after its left and right sets).
+    """
+    key = {"run_id": run_id, "left_set": agreement.left_set, "right_set": agreement.right_set}
+    names = {(row.side, row.cluster): row.cluster_name for row in profiles.itertuples(index=False)}
+    pairs = pd.DataFrame([
+        key | {"pair": number, "left_cluster": int(p.cluster_a), "right_cluster": int(p.cluster_b),
+               "left_name": names[(agreement.left_set, p.cluster_a)],
+               "right_name": names[(agreement.right_set, p.cluster_b)],
+               "left_size": p.size_a, "right_size": p.size_b, "overlap": p.overlap,
+               "precision": p.precision, "recall": p.recall, "jaccard": p.jaccard}
+        for number, p in enumerate(agreement.clusters.matched_pairs, start=1)
+    ])
+    identity = ["pair", "side", "cluster", "n_tracks", "cluster_name"]
+    long = profiles.melt(id_vars=identity, var_name="feature", value_name="mean")
+    long["pair"] = long["pair"].astype("Int64")
+    long["cluster"] = long["cluster"].astype(int)
+    long["mean"] = long["mean"].astype(float)
+    return {"cluster_pairs": pairs, "cluster_profiles": long.assign(**key)}

@@ -41,6 +41,12 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "contingency": ("run_id", "left_set", "right_set", "left_cluster", "right_cluster"),
     "feature_agreement": ("run_id", "spotify_feature", "measure"),
     "extractor_accuracy": ("run_id", "metric"),
+    "agreement_by_k": ("run_id", "comparison", "k"),
+    "cluster_pairs": ("run_id", "left_set", "right_set", "pair"),
+    "cluster_profiles": ("run_id", "left_set", "right_set", "side", "cluster", "feature"),
+    "rejected_rows": ("run_id", "line_number"),
+    "csv_genres": ("run_id", "track_id"),
+    "run_drift": ("run_id", "feature_set"),
 }
 
 

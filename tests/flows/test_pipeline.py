@@ -75,3 +75,32 @@ def test_the_run_writes_its_plots(demo_runs):
     assert first.plots, "the summary lists the plots it wrote"
     for path in first.plots.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_shows_a_stored_track_under_both_models(demo_runs, capsys):
+    from songmix.cli.main import main
+
+    root, first, _ = demo_runs
+    db = root / "w.duckdb"
+    track_id = _scalar(db, "select track_id from run_tracks where run_id = ? order by position limit 1",
+                       first.run_id)
+    assert main(["predict", track_id, "--db", str(db)]) == 0
+    shown = capsys.readouterr().out
+    assert "spotify  cluster" in shown and "aubio    cluster" in shown
+    assert main(["predict", "0000000000000000000000", "--db", str(db)]) == 2
+    assert "neither a track id" in capsys.readouterr().err
+
+
+def test_predict_a_new_audio_file_uses_the_aubio_model(demo_runs, capsys):
+    from songmix.cli.main import main
+    from songmix.sources.demo_audio import render_preview, write_mp3
+
+    root, _, _ = demo_runs
+    features = {"danceability": 0.8, "energy": 0.9, "key": 9, "loudness": -5.0, "mode": 0,
+                "speechiness": 0.05, "acousticness": 0.02, "instrumentalness": 0.6,
+                "liveness": 0.1, "valence": 0.5, "tempo": 126.0}
+    song = root / "new-song.mp3"
+    write_mp3(render_preview(features, seed=7, duration_s=10.0), song)
+    assert main(["predict", str(song), "--db", str(root / "w.duckdb")]) == 0
+    shown = capsys.readouterr().out
+    assert "aubio    cluster" in shown and "no Spotify features for an audio file" in shown

@@ -1,0 +1,161 @@
+"""A folder of the user's own audio files, and the ground truth that may sit beside them.
+
+Conventions: files are found recursively and identified by their path relative to the folder
+(``file:<relative/posix/path>`` as a track id), in sorted order. ``truth.csv`` in the folder's
+root has a header and the columns ``file,tempo,key,mode`` (``file`` relative to the folder;
+tempo in BPM; key a pitch-class name with sharps or flats -- ``C``, ``C#``, ``Db`` -- or a
+number 0-11; mode ``major``/``minor`` or 1/0) plus optionally ``group`` or ``genre``. Blank
+cells mean "unknown" and leave that row out of the measure that needs the value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from songmix.audio.download import AUDIO_EXTENSIONS
+from songmix.sources.schema import PITCH_CLASSES
+
+TRUTH_FILE = "truth.csv"
+TRACK_ID_PREFIX = "file:"
+_FLATS = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B", "Fb": "E",
+          "E#": "F", "B#": "C"}
+_MODES = {"major": 1, "minor": 0, "maj": 1, "min": 0, "1": 1, "0": 0}
+_HASH_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class FolderFile:
+    """One audio file of the folder.
+
+    Attributes
+    ----------
+    track_id : str
+        ``file:`` + the path relative to the folder, with forward slashes.
+    path : Path
+        Absolute path.
+    sha256 : str
+        Hex digest of the bytes.
+    n_bytes : int
+        File size.
+    """
+
+    track_id: str
+    path: Path
+    sha256: str
+    n_bytes: int
+
+
+def list_audio_files(folder: str | Path) -> list[FolderFile]:
+    """Every MP3/WAV/FLAC/OGG file under ``folder`` (recursively), hashed, in sorted order.
+
+    Raises
+    ------
+    ValueError
+        ``folder`` is not a directory or holds no audio file.
+    """
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise ValueError(f"--audio-dir {folder} is not a folder; give a folder of audio files")
+    suffixes = {f".{extension}" for extension in AUDIO_EXTENSIONS}
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    if not paths:
+        raise ValueError(f"{folder} holds no {'/'.join(AUDIO_EXTENSIONS).upper()} file")
+    return [FolderFile(track_id=track_id_of(path, folder), path=path, sha256=file_sha256(path),
+                       n_bytes=path.stat().st_size) for path in paths]
+
+
+def track_id_of(path: Path, folder: Path) -> str:
+    """``file:<path relative to folder>``, forward slashes on every platform."""
+    return TRACK_ID_PREFIX + path.resolve().relative_to(folder.resolve()).as_posix()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_truth(folder: str | Path) -> pd.DataFrame | None:
+    """The folder's ``truth.csv`` as typed rows indexed by track id, or None without one.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Index ``track_id``; columns ``tempo`` (float, NaN unknown), ``key`` (pitch class
+        0-11, -1 unknown), ``mode`` (1 major, 0 minor, -1 unknown) and ``group`` (str or
+        None).
+
+    Raises
+    ------
+    ValueError
+        A column is missing, a file is listed twice, or a cell cannot be read; the message
+        names the row.
+    """
+    folder = Path(folder)
+    path = folder / TRUTH_FILE
+    if not path.is_file():
+        return None
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    raw.columns = [str(column).strip().lower() for column in raw.columns]
+    missing = {"file", "tempo", "key", "mode"} - set(raw.columns)
+    if missing:
+        raise ValueError(f"{path} lacks the columns {sorted(missing)}; its header must start "
+                         "with file,tempo,key,mode")
+    group_column = next((c for c in ("group", "genre") if c in raw.columns), None)
+    rows = [_truth_row(row, folder, path, line) for line, row in
+            zip(range(2, len(raw) + 2), raw.to_dict("records"))]
+    truth = pd.DataFrame(rows, columns=["track_id", "tempo", "key", "mode"]).set_index("track_id")
+    repeated = truth.index[truth.index.duplicated()]
+    if len(repeated):
+        raise ValueError(f"{path} lists {repeated[0]!r} more than once")
+    truth["group"] = (raw[group_column].replace("", None).to_numpy() if group_column
+                      else None)
+    return truth
+
+
+def _truth_row(row: dict, folder: Path, path: Path, line: int) -> tuple[str, float, int, int]:
+    where = f"{path} line {line}"
+    file_name = row["file"].strip()
+    if not file_name:
+        raise ValueError(f"{where}: the file column is empty")
+    tempo_text = row["tempo"].strip()
+    try:
+        tempo = float(tempo_text) if tempo_text else np.nan
+    except ValueError:
+        raise ValueError(f"{where}: tempo {tempo_text!r} is not a number of BPM") from None
+    if not (np.isnan(tempo) or 0 < tempo < 1000):
+        raise ValueError(f"{where}: tempo {tempo_text!r} must be a positive number of BPM")
+    return (track_id_of(folder / file_name, folder), tempo, parse_key(row["key"], where),
+            parse_mode(row["mode"], where))
+
+
+def parse_key(text: str, where: str = "key") -> int:
+    """Pitch class of ``"C#"``, ``"Db"``, ``"c#"`` or ``"1"``; -1 for a blank cell."""
+    text = text.strip()
+    if not text:
+        return -1
+    if text.isdigit() and int(text) < 12:
+        return int(text)
+    name = text[:1].upper() + text[1:].lower()
+    name = _FLATS.get(name, name)
+    if name not in PITCH_CLASSES:
+        raise ValueError(f"{where}: key {text!r} is not a pitch class (C, C#, Db, ... B or 0-11)")
+    return PITCH_CLASSES.index(name)
+
+
+def parse_mode(text: str, where: str = "mode") -> int:
+    """1 for ``major``/``1``, 0 for ``minor``/``0``; -1 for a blank cell."""
+    text = text.strip().lower()
+    if not text:
+        return -1
+    if text not in _MODES:
+        raise ValueError(f"{where}: mode {text!r} must be major, minor, 1 or 0")
+    return _MODES[text]

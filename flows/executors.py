@@ -1,0 +1,84 @@
+"""Where Aubio extraction chunks run: threads, worker processes, or a Dask cluster.
+
+Extraction is CPU-bound Python and C; in threads it holds the GIL for much of each clip, so
+by default chunks go to a pool of worker processes. The choice is made at the edge:
+
+``SONGMIX_EXECUTOR``      ``processes`` (default), ``threads`` or ``dask``
+``SONGMIX_WORKERS``       worker processes (or threads) for extraction (default 2)
+``SONGMIX_DASK_ADDRESS``  with ``dask``: the scheduler of an existing cluster (e.g.
+                          ``tcp://10.0.0.5:8786``); without it a local cluster of
+                          ``SONGMIX_WORKERS`` single-threaded processes starts for the stage
+
+Every worker runs its numeric libraries single-threaded (``OMP_NUM_THREADS=1`` and friends;
+Dask's nanny does the same), so two workers on two cores do not fight over them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+
+EXECUTORS = ("processes", "threads", "dask")
+DEFAULT_EXECUTOR = "processes"
+DEFAULT_WORKERS = 2
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def configured_executor() -> tuple[str, int]:
+    """The executor and worker count chosen by ``SONGMIX_EXECUTOR`` and ``SONGMIX_WORKERS``."""
+    executor = os.environ.get("SONGMIX_EXECUTOR", DEFAULT_EXECUTOR).strip().lower()
+    workers = os.environ.get("SONGMIX_WORKERS", str(DEFAULT_WORKERS)).strip()
+    if executor not in EXECUTORS:
+        raise ValueError(f"SONGMIX_EXECUTOR must be one of {', '.join(EXECUTORS)} "
+                         f"(got {executor!r})")
+    if not workers.isdigit() or int(workers) < 1:
+        raise ValueError(f"SONGMIX_WORKERS must be a whole number of at least 1 (got {workers!r})")
+    return executor, int(workers)
+
+
+def extraction_task_runner(executor: str, *, max_workers: int) -> TaskRunner:
+    """A fresh, not yet started task runner for ``executor``.
+
+    Parameters
+    ----------
+    executor : {"processes", "threads", "dask"}
+    max_workers : int, keyword-only
+        Processes (or threads) working at once, >= 1.
+
+    Raises
+    ------
+    ValueError
+        Unknown executor, or ``dask`` without the ``dask`` extra installed.
+    """
+    if max_workers < 1:
+        raise ValueError(f"max_workers must be at least 1 (got {max_workers})")
+    if executor == "processes":
+        return ProcessPoolTaskRunner(max_workers=max_workers, initializer=single_threaded_worker)
+    if executor == "threads":
+        return ThreadPoolTaskRunner(max_workers=max_workers)
+    if executor == "dask":
+        return _dask_task_runner(max_workers)
+    raise ValueError(f"executor must be one of {', '.join(EXECUTORS)} (got {executor!r})")
+
+
+def single_threaded_worker() -> None:
+    """Worker initializer: one thread for OpenMP/BLAS, set before and after numpy loads."""
+    for variable in _THREAD_VARIABLES:
+        os.environ[variable] = "1"
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
+def _dask_task_runner(n_workers: int) -> TaskRunner:
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as error:
+        raise ValueError("SONGMIX_EXECUTOR=dask needs the dask extra: "
+                         "pip install 'songmix[dask]'") from error
+    address = os.environ.get("SONGMIX_DASK_ADDRESS")
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1,
+                                          "processes": True, "dashboard_address": None})

@@ -1,0 +1,160 @@
+"""Drift between runs, failure behaviour, reruns from cache, and one run at a time.
+
+Three runs of the small demo into one warehouse: 40 tracks, then 50 (the demo's track ids
+are hashed from their position, so the 50-track catalog holds the 40 first ids plus 10 new),
+then a 50-track run with 3 seeds whose comparison fails once and is rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import duckdb
+import pandas as pd
+import pytest
+
+from songmix.flows import pipeline as pipeline_module
+from songmix.flows.pipeline import pipeline
+from songmix.sources.demo_catalog import generate_catalog
+from songmix.tasks.drift import drift_between
+from songmix.warehouse.connection import WarehouseError
+from songmix.warehouse.run_lock import holding_run_lock, lock_path
+
+SMALL = dict(source="demo", demo_groups=2, ks=[2, 3], n_seeds=2)
+
+
+def _rows(path, sql, *params) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as connection:
+        return connection.execute(sql, list(params)).fetchall()
+
+
+# -- the pure comparison ------------------------------------------------------------------
+
+def _assignments(labels: dict[str, int], k: int) -> pd.DataFrame:
+    return pd.DataFrame({"track_id": list(labels), "cluster": list(labels.values()), "k": k})
+
+
+def test_relabelled_clusters_are_no_drift():
+    before = _assignments({"a": 0, "b": 0, "c": 1, "d": 1}, 2)
+    after = _assignments({"a": 1, "b": 1, "c": 0, "d": 0}, 2)
+    drift = drift_between(before, after, feature_set="spotify")
+    assert drift.ari == pytest.approx(1.0)
+    assert drift.changed.empty
+
+
+def test_a_moved_track_new_and_vanished_tracks_are_counted():
+    before = _assignments({"a": 0, "b": 0, "c": 0, "d": 1, "e": 1, "gone": 1}, 2)
+    after = _assignments({"a": 5, "b": 5, "c": 7, "d": 7, "e": 7, "fresh": 5}, 2)
+    drift = drift_between(before, after, feature_set="aubio")
+    assert list(drift.changed["track_id"]) == ["c"]
+    assert drift.changed.loc[0, "matched_cluster"] == 1 and drift.changed.loc[0, "previous_cluster"] == 0
+    assert drift.new_tracks == ("fresh",) and drift.vanished_tracks == ("gone",)
+    assert drift.n_common == 5 and drift.ari < 1
+
+
+def test_repeated_tracks_are_refused():
+    frame = _assignments({"a": 0, "b": 1}, 2)
+    with pytest.raises(ValueError, match="repeat tracks"):
+        drift_between(pd.concat([frame, frame]), frame, feature_set="spotify")
+
+
+def test_the_demo_catalogs_share_their_first_track_ids():
+    small, large = (generate_catalog(n, n_groups=2) for n in (40, 50))
+    small_ids = {t["id"] for t in small.tracks}
+    assert small_ids < {t["id"] for t in large.tracks}
+
+
+# -- the lock ------------------------------------------------------------------------------
+
+def test_a_second_run_waits_for_the_lock_and_then_gets_it(tmp_path):
+    db = tmp_path / "w.duckdb"
+    acquired = threading.Event()
+    with holding_run_lock(db):
+        assert lock_path(db).read_text().strip().isdigit()
+        with pytest.raises(WarehouseError, match="another songmix run"):
+            with holding_run_lock(db, timeout_s=0.3):
+                pass
+        waiter = threading.Thread(target=lambda: _take(db, acquired))
+        waiter.start()
+        assert not acquired.wait(0.3)
+    waiter.join(5)
+    assert acquired.is_set()
+
+
+def _take(db, acquired):
+    with holding_run_lock(db, timeout_s=5):
+        acquired.set()
+
+
+# -- whole runs ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, prefect_harness):
+    """Runs of 40 then 50 tracks, then a 3-seed run failing in its comparison, then its rerun."""
+    root = tmp_path_factory.mktemp("drift")
+    paths = dict(db_path=root / "w.duckdb", data_dir=root / "data", out_dir=root / "out")
+    first = pipeline(n_tracks=40, **SMALL, **paths)
+    second = pipeline(n_tracks=50, **SMALL, **paths)
+    real_compare = pipeline_module.compare
+
+    def broken_compare(*args, **kwargs):
+        raise RuntimeError("comparison broke on purpose")
+
+    pipeline_module.compare = broken_compare
+    try:
+        with pytest.raises(RuntimeError, match="on purpose"):
+            pipeline(n_tracks=50, **(SMALL | {"n_seeds": 3}), **paths)
+    finally:
+        pipeline_module.compare = real_compare
+    rerun = pipeline(n_tracks=50, **(SMALL | {"n_seeds": 3}), **paths)
+    return paths["db_path"], first, second, rerun
+
+
+@pytest.mark.slow
+def test_the_first_run_on_a_source_has_no_drift(runs):
+    db, first, *_ = runs
+    assert _rows(db, "select count(*) from run_drift where run_id = ?", first.run_id) == [(0,)]
+
+
+@pytest.mark.slow
+def test_a_grown_catalog_drifts_by_its_new_tracks(runs):
+    db, first, second, _ = runs
+    found = _rows(db, "select feature_set, previous_run_id, n_common, n_new, n_vanished, new_tracks, "
+                      "parameter_changes from run_drift where run_id = ? order by 1", second.run_id)
+    assert [row[0] for row in found] == ["aubio", "spotify"]
+    new_ids = sorted(t["id"] for t in generate_catalog(50, n_groups=2).tracks[40:])
+    for _, previous, n_common, n_new, n_vanished, new_tracks, changes in found:
+        assert previous == first.run_id
+        assert (n_common, n_new, n_vanished) == (40, 10, 0)
+        assert sorted(new_tracks) == new_ids
+        assert json.loads(changes) == {"n_tracks": [40, 50]}
+
+
+@pytest.mark.slow
+def test_a_failed_run_records_its_reason(runs):
+    db, *_ = runs
+    assert _rows(db, "select error from runs where status = 'failed'") == [
+        ("RuntimeError: comparison broke on purpose",)]
+
+
+@pytest.mark.slow
+def test_the_rerun_reuses_cached_fits_and_matches_the_previous_run(runs):
+    from prefect import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    db, _, second, rerun = runs
+    with get_client(sync_client=True) as client:
+        fits = client.read_task_runs(
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="fit-mixtures[")),
+            sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=4)
+    # The failed run fitted both feature sets; its rerun took both fits from the cache.
+    assert [run.state.name for run in fits] == ["Cached", "Cached", "Completed", "Completed"]
+    # Its drift is measured against the last completed run, not the failed one.
+    found = _rows(db, "select previous_run_id, n_common, n_new, n_vanished, parameter_changes "
+                      "from run_drift where run_id = ?", rerun.run_id)
+    assert len(found) == 2
+    assert all(row[:4] == (second.run_id, 50, 0, 0) for row in found)
+    assert json.loads(found[0][4]) == {"n_seeds": [2, 3]}
+    assert _rows(db, "select status from runs where run_id = ?", rerun.run_id) == [("completed",)]

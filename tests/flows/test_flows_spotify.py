@@ -1,0 +1,250 @@
+"""A Spotify run against loopback fakes of Spotify, ReccoBeats and Deezer: fallbacks fill the
+warehouse, every missing track is explained, the client secret leaks nowhere, interrupted
+searches resume, and the retry policy waits out 429s and backs off 5xx but not 4xx."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+import soundfile
+from werkzeug.wrappers import Response
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "sources"))
+from fakes import (  # noqa: E402, F401  (loopback, loopback_server: fixtures)
+    FakeDeezer,
+    FakeReccoBeats,
+    FakeSpotify,
+    Fault,
+    loopback,
+    loopback_server,
+    make_features,
+    make_isrc,
+    make_track,
+    make_track_id,
+)
+
+from songmix.flows.pipeline import pipeline  # noqa: E402
+from songmix.flows.stages import collect_spotify_features, collect_tracks  # noqa: E402
+from songmix.sources.connect import SourceConnection  # noqa: E402
+from songmix.sources.demo_audio import SAMPLE_RATE, render_preview  # noqa: E402
+from songmix.sources.http import RateLimiter  # noqa: E402
+from songmix.tasks import previews, spotify  # noqa: E402
+from songmix.warehouse.store import Warehouse  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+CLIENT_ID = "songmix-test-client"
+CLIENT_SECRET = "s3cr3t-7f1c9a2e-never-leaks"
+N_TRACKS = 300
+N_BASE_CLIPS = 6
+# Which of the catalog's tracks each fallback lacks (or lists), by index.
+NOT_IN_RECCOBEATS = {i for i in range(N_TRACKS) if i % 37 == 5}
+NOT_ON_DEEZER = {i for i in range(N_TRACKS) if i % 41 == 7}
+LISTED_PREVIEW = {i for i in range(N_TRACKS) if i % 50 == 3}
+
+
+@pytest.fixture(scope="module")
+def base_clips() -> list[np.ndarray]:
+    """A few short rendered clips, varied per track by gain (distinct bytes, distinct features)."""
+    return [render_preview(make_features(i), seed=i, duration_s=3.0) for i in range(N_BASE_CLIPS)]
+
+
+def _wav_for(index: int, clips: list[np.ndarray]) -> bytes:
+    samples = clips[index % N_BASE_CLIPS] * (0.3 + 0.6 * ((index * 7919) % 101) / 100)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+class AudioDeezer(FakeDeezer):
+    """The Deezer fake, serving each Deezer track id (index + 1) its own short WAV."""
+
+    def __init__(self, server, *, tracks, clips) -> None:
+        self._clips = clips
+        super().__init__(server, tracks=tracks)
+
+    def _preview(self, request):
+        answer = super()._preview(request)
+        if answer.status_code != 200:
+            return answer
+        deezer_id = int(request.path.rsplit("/", 1)[-1].removesuffix(".mp3"))
+        return Response(_wav_for(deezer_id - 1, self._clips), 200, content_type="audio/wav")
+
+
+@pytest.fixture
+def fakes(loopback, monkeypatch, base_clips):
+    """Spotify (audio-features 403), ReccoBeats and Deezer fakes, configured through the env."""
+    listed_url = loopback.url_for("/listed/")
+    loopback.expect_request("/listed/preview.wav").respond_with_handler(
+        lambda request: Response(_wav_for(int(request.args["i"]), base_clips), 200, content_type="audio/wav"))
+    tracks = [make_track(i, preview_url=f"{listed_url}preview.wav?i={i}" if i in LISTED_PREVIEW else None)
+              for i in range(N_TRACKS)]
+    fake_spotify = FakeSpotify(loopback, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                               search_results={"year:2020": tracks}, audio_features=None,
+                               playlists={make_track_id(9999): tracks[:25]})
+    reccobeats = FakeReccoBeats(loopback, features={make_track_id(i): make_features(i) for i in range(N_TRACKS)
+                                                    if i not in NOT_IN_RECCOBEATS})
+    deezer = AudioDeezer(loopback, tracks={make_isrc(i): {"id": i + 1, "bpm": 120, "duration": 200}
+                                           for i in range(N_TRACKS) if i not in NOT_ON_DEEZER},
+                         clips=base_clips)
+    for name, url in (("SONGMIX_SPOTIFY_API_URL", fake_spotify.api_url),
+                      ("SONGMIX_SPOTIFY_ACCOUNTS_URL", fake_spotify.accounts_url),
+                      ("SONGMIX_RECCOBEATS_URL", reccobeats.base_url),
+                      ("SONGMIX_DEEZER_URL", deezer.base_url),
+                      ("SPOTIPY_CLIENT_ID", CLIENT_ID), ("SPOTIPY_CLIENT_SECRET", CLIENT_SECRET)):
+        monkeypatch.setenv(name, url)
+    # Deezer's real quota (50 / 5 s) would make 300 lookups take 25 s; the limiter is unit-tested.
+    monkeypatch.setattr(previews, "DEEZER_RATE_LIMITER", RateLimiter(10_000, 5.0))
+    spotify._client.cache_clear()  # a client of an earlier test holds a token this fake never issued
+    yield fake_spotify, reccobeats, deezer
+    spotify._client.cache_clear()
+
+
+def _rows(db: Path, sql: str, *params) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        return connection.execute(sql, list(params)).fetchall()
+
+
+def test_a_spotify_run_completes_on_the_fallbacks_and_explains_every_missing_track(
+        fakes, tmp_path, caplog):
+    fake_spotify, reccobeats, deezer = fakes
+    caplog.set_level(logging.DEBUG)
+    db = tmp_path / "w.duckdb"
+    started = time.perf_counter()
+    summary = pipeline(source="spotify", n_tracks=N_TRACKS, ks=[2, 3], n_seeds=2,
+                       db_path=db, data_dir=tmp_path / "data", out_dir=tmp_path / "out")
+    elapsed = time.perf_counter() - started
+    run = summary.run_id
+    assert _rows(db, "select status from runs where run_id = ?", run) == [("completed",)]
+    assert _rows(db, "select count(*) from run_tracks where run_id = ?", run) == [(N_TRACKS,)]
+    # Features: Spotify refused (403) once per batch of 100, ReccoBeats answered 40 at a time.
+    assert _rows(db, "select provider, count(*) from spotify_features group by 1") == \
+        [("reccobeats", N_TRACKS - len(NOT_IN_RECCOBEATS))]
+    assert fake_spotify.calls["audio-features"] == 3
+    assert reccobeats.calls["audio-features"] == 3 * 3  # 100 ids = 40 + 40 + 20
+    # Previews: the listed ones where listed, Deezer for the rest, unavailable with a reason.
+    providers = dict(_rows(db, "select coalesce(provider, status), count(*) from audio_files group by 1"))
+    assert providers == {"listed": len(LISTED_PREVIEW), "deezer": N_TRACKS - len(LISTED_PREVIEW | NOT_ON_DEEZER),
+                         "unavailable": len(NOT_ON_DEEZER - LISTED_PREVIEW)}
+    assert deezer.calls["track"] == N_TRACKS - len(LISTED_PREVIEW)
+    # Every track without features or audio is in failed_items, with its reason.
+    unexplained = _rows(db, """
+        select r.track_id, s.track_id is null as no_features, a.status
+        from run_tracks r
+        left join spotify_features s using (track_id)
+        left join audio_files a using (track_id)
+        where r.run_id = ? and (s.track_id is null or a.status <> 'ok')
+          and not exists (select 1 from failed_items f where f.run_id = r.run_id and f.item_id = r.track_id
+                          and f.stage = case when s.track_id is null then 'spotify_features' else 'download' end)
+        """, run)
+    assert unexplained == []
+    reasons = dict(_rows(db, "select stage, any_value(reason) from failed_items where run_id = ? "
+                             "and stage in ('spotify_features', 'download') group by 1", run))
+    assert "reccobeats" in reasons["spotify_features"] and "Deezer has no track" in reasons["download"]
+    assert summary.chosen_k["aubio"] in (2, 3) and summary.chosen_k["spotify"] in (2, 3)
+    assert elapsed < 60
+    _assert_secret_nowhere(db, caplog, run)
+
+
+def _assert_secret_nowhere(db: Path, caplog, run_id: str) -> None:
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    forms = (CLIENT_SECRET, basic)
+    assert caplog.records, "the run logged something, so the scan below means something"
+    for record in caplog.records:
+        text = record.getMessage() + str(record.args or "")
+        assert not any(form in text for form in forms), record.name
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        parameters = [str(flow_run.parameters) for flow_run in client.read_flow_runs()]
+    assert parameters and not any(form in text for text in parameters for form in forms)
+    columns = _rows(db, "select table_name, column_name from duckdb_columns() "
+                        "where data_type in ('VARCHAR', 'JSON') and not internal")
+    assert ("runs", "parameters") in columns
+    for table, column in columns:
+        leaked = _rows(db, f'select count(*) from "{table}" where cast("{column}" as varchar) like ?',
+                       f"%{CLIENT_SECRET}%")
+        assert leaked == [(0,)], f"{table}.{column}"
+    storage = Path(__import__("os").environ["PREFECT_LOCAL_STORAGE_PATH"])
+    for path in (p for p in storage.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        assert not any(form.encode() in content for form in forms), path
+
+
+def _spotify_source(fake_spotify: FakeSpotify, *, playlist: str | None = None) -> SourceConnection:
+    return SourceConnection("spotify", "spotify", fake_spotify.endpoints, "year:2020", playlist)
+
+
+def test_an_interrupted_search_resumes_without_refetching_its_pages(fakes, tmp_path):
+    fake_spotify, _, _ = fakes
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    n_tracks = 200  # 20 pages in two tasks of 10
+    # A 404 is never retried: the first page asked for fails its task, the other task's pages land.
+    fake_spotify.inject("search", Fault.json({"error": {"status": 404, "message": "gone"}}, status=404))
+    with pytest.raises(Exception, match="404"):
+        collect_tracks(warehouse, "first", _spotify_source(fake_spotify), n_tracks)
+    stored_first = _rows(warehouse.path, "select count(*) from search_pages where run_id = 'first'")[0][0]
+    assert stored_first == 10
+    before = fake_spotify.calls["search"]
+    tracks = collect_tracks(warehouse, "second", _spotify_source(fake_spotify), n_tracks)
+    assert len(tracks) == n_tracks and len({t["track_id"] for t in tracks}) == n_tracks
+    assert fake_spotify.calls["search"] - before == 20 - stored_first
+    assert _rows(warehouse.path, "select count(*) from search_pages where run_id = 'second'") == [(20,)]
+    # A warm rerun the same day asks for nothing.
+    collect_tracks(warehouse, "third", _spotify_source(fake_spotify), n_tracks)
+    assert fake_spotify.calls["search"] - before == 20 - stored_first
+
+
+def test_more_than_1000_tracks_come_from_genre_partitions_deduplicated(loopback, monkeypatch, tmp_path):
+    catalog = [make_track(i) for i in range(1800)]
+    fake_spotify = FakeSpotify(loopback, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, search_results={
+        'genre:"pop" year:2020': catalog[:1000], 'genre:"rock" year:2020': catalog[800:1800]})
+    monkeypatch.setenv("SPOTIPY_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SPOTIPY_CLIENT_SECRET", CLIENT_SECRET)
+    spotify._client.cache_clear()
+    tracks = collect_tracks(Warehouse(tmp_path / "w.duckdb"), "big", _spotify_source(fake_spotify), 1500)
+    spotify._client.cache_clear()
+    assert [t["track_id"] for t in tracks] == [make_track_id(i) for i in range(1500)]
+    # pop: 100 pages; rock: 50 pages for the 500 still wanted (200 were repeats), then 20 more.
+    assert fake_spotify.calls["search"] == 170
+
+
+def test_a_playlist_replaces_the_year_search(fakes, tmp_path):
+    fake_spotify, _, _ = fakes
+    playlist = f"https://open.spotify.com/playlist/{make_track_id(9999)}?si=abc"
+    from songmix.sources.spotify import playlist_id_from_ref
+
+    source = _spotify_source(fake_spotify, playlist=playlist_id_from_ref(playlist))
+    tracks = collect_tracks(Warehouse(tmp_path / "w.duckdb"), "pl", source, 1000)
+    assert [t["track_id"] for t in tracks] == [make_track_id(i) for i in range(25)]
+    assert fake_spotify.calls["search"] == 0 and fake_spotify.calls["playlist-items"] == 1
+
+
+def test_retries_wait_out_429_back_off_5xx_and_give_up_on_4xx(fakes, tmp_path, caplog):
+    """ReccoBeats answers 429 (Retry-After 1 s) then 503, then serves; a 400 on search is final."""
+    fake_spotify, reccobeats, _ = fakes
+    caplog.set_level(logging.INFO, logger="songmix.sources.http")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ids = [make_track_id(i) for i in range(30)]
+    reccobeats.inject("audio-features", Fault.rate_limited(1), Fault.server_error(503))
+    started = time.perf_counter()
+    stored = collect_spotify_features(warehouse, "faults", _spotify_source(fake_spotify), ids)
+    elapsed = time.perf_counter() - started
+    assert stored == len([i for i in range(30) if i not in NOT_IN_RECCOBEATS])
+    assert reccobeats.calls["audio-features"] == 3  # 429, 503, then the answer
+    waits = [record.args[-1] for record in caplog.records if "waiting" in record.getMessage()]
+    assert waits == [1.0]
+    print(f"\n429 waits: {sum(waits):.1f} s of {elapsed:.1f} s in the stage")
+    fake_spotify.inject("search", Fault.json({"error": {"status": 400, "message": "bad"}}, status=400))
+    before = fake_spotify.calls["search"]
+    with pytest.raises(Exception, match="400"):
+        collect_tracks(warehouse, "bad", _spotify_source(fake_spotify), 10)
+    assert fake_spotify.calls["search"] - before == 1

@@ -1,0 +1,83 @@
+"""Read-only questions the real-data sources ask the warehouse (schema version 4).
+
+Kept apart from :mod:`songmix.warehouse.store` so the writer stays one small class: these
+functions only read, through :meth:`Warehouse.reading`, with every value as a parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+
+from songmix.warehouse.store import Warehouse
+
+
+def fresh_search_pages(
+    warehouse: Warehouse, *, source_key: str, query: str, offsets: Sequence[int], since: datetime
+) -> dict[int, dict]:
+    """Stored pages of ``query`` at ``offsets`` fetched from this source since ``since``.
+
+    Parameters
+    ----------
+    warehouse : Warehouse
+    source_key : str
+        The source's ``cache_key`` (``spotify``, ``demo:<fingerprint>``): pages of another
+        catalog never stand in.
+    query : str
+        The exact search query (or ``playlist:<id>``).
+    offsets : sequence of int
+        Offsets wanted.
+    since : datetime
+        Naive UTC; older pages are stale (search results change from week to week).
+
+    Returns
+    -------
+    dict
+        ``{offset: {"query", "offset", "fetched_at", "page"}}`` with the newest copy of each
+        page, in the shape the fetch tasks return.
+    """
+    with warehouse.reading() as connection:
+        connection.register("wanted", pd.DataFrame({"wanted_offset": list(offsets)}, dtype="int64"))
+        try:
+            rows = connection.execute(
+                'SELECT "offset", fetched_at, page FROM search_pages '
+                'JOIN wanted ON "offset" = wanted.wanted_offset '
+                "WHERE source_key = ? AND query = ? AND fetched_at >= ? "
+                'QUALIFY row_number() OVER (PARTITION BY "offset" ORDER BY fetched_at DESC) = 1',
+                [source_key, query, since],
+            ).fetchall()
+        finally:
+            connection.unregister("wanted")
+    return {offset: {"query": query, "offset": offset, "fetched_at": fetched_at, "page": json.loads(page)}
+            for offset, fetched_at, page in rows}
+
+
+def run_track_ids(warehouse: Warehouse, run_id: str) -> list[str]:
+    """The run's tracks in their stored order (``run_tracks.position``)."""
+    with warehouse.reading() as connection:
+        rows = connection.execute(
+            "SELECT track_id FROM run_tracks WHERE run_id = ? ORDER BY position", [run_id]
+        ).fetchall()
+    return [track_id for (track_id,) in rows]
+
+
+def run_genres(warehouse: Warehouse, run_id: str) -> pd.Series:
+    """Genre label per track of an imported run (empty when the file had no genre column)."""
+    with warehouse.reading() as connection:
+        frame = connection.execute(
+            "SELECT track_id, genre FROM csv_genres WHERE run_id = ?", [run_id]
+        ).df()
+    return frame.set_index("track_id")["genre"]
+
+
+def latest_run_of_source(warehouse: Warehouse, source: str) -> str | None:
+    """The newest completed run of ``source`` (e.g. ``csv:tracks``), or ``None``."""
+    with warehouse.reading() as connection:
+        found = connection.execute(
+            "SELECT run_id FROM runs WHERE source = ? AND status = 'completed' "
+            "ORDER BY started_at DESC LIMIT 1", [source]
+        ).fetchone()
+    return found[0] if found else None
