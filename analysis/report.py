@@ -48,9 +48,11 @@ REPORT_TABLES = (
     "assignments", "spotify_features", "aubio_features", "track_coverage",
 )
 
+_NOTHING = "Nothing stored for this run."
+
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 1100px; padding: 0 1rem; color: #1d2330; line-height: 1.45; }
+       max-width: 1200px; padding: 0 1rem; color: #1d2330; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #d8dce4; }
 .headline { font-size: 1.2rem; background: #eef4ff; border-left: 5px solid #3a6fd8;
             padding: .8rem 1rem; margin: 1rem 0; }
@@ -59,7 +61,7 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-
 table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: .88rem; }
 th, td { border: 1px solid #d8dce4; padding: .25rem .55rem; text-align: right; }
 th { background: #f3f5f9; } td:first-child, th:first-child { text-align: left; }
-td.text { text-align: left; }
+td.text { text-align: left; } .scroll { overflow-x: auto; }
 figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; border: 1px solid #e3e6ec; }
 figcaption { color: #5b6475; font-size: .9rem; }
 """
@@ -111,15 +113,42 @@ def _number(value, digits: int = 3) -> str:
         return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
         return str(int(value))
-    return f"{float(value):.{digits}f}"
+    # "+ 0.0" turns a rounded "-0.000" into "0.000".
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
 
 
 def _p_value(value) -> str:
-    return "–" if value is None or pd.isna(value) else f"{float(value):.3g}"
+    if value is None or pd.isna(value):
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{float(value):.3g}"
+
+
+def _p_text(value) -> str:
+    """``"< 0.001"`` or ``"= 0.23"``: a p-value after the letter p."""
+    shown = _p_value(value)
+    return shown if shown.startswith("<") else f"= {shown}"
+
+
+#: Comparisons in the order the report shows them; others follow alphabetically.
+COMPARISON_ORDER = ("spotify vs aubio", "spotify vs truth", "aubio vs truth",
+                    "notebook_k2 vs aubio", "notebook_k2 vs truth")
+_METRIC_ORDER = {"ari": 0, "ami": 1, "nmi": 2}
+
+
+def _in_report_order(frame: pd.DataFrame, names: pd.Series, *then: str) -> pd.DataFrame:
+    """``frame`` sorted by comparison (:data:`COMPARISON_ORDER`), then by ``then`` columns."""
+    rank = names.map(lambda name: (COMPARISON_ORDER.index(name) if name in COMPARISON_ORDER
+                                   else len(COMPARISON_ORDER), name))
+    keys = pd.DataFrame({"_rank": rank.values}, index=frame.index)
+    ordered = frame.assign(_rank=keys["_rank"]).sort_values(["_rank", *then], kind="stable")
+    return ordered.drop(columns="_rank")
 
 
 def _interval(low, high) -> str:
-    return "–" if pd.isna(low) or pd.isna(high) else f"{_number(low)}–{_number(high)}"
+    if pd.isna(low) or pd.isna(high):
+        return "–"
+    # "-0.05–0.14" reads like a range of negatives: spell the separator out then.
+    return f"{_number(low)}{' to ' if low < 0 else '–'}{_number(high)}"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -140,7 +169,7 @@ def _html_table(frame: pd.DataFrame) -> str:
         ) + "</tr>"
         for row in shown.itertuples(index=False)
     )
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _is_numeric_text(value) -> bool:
@@ -189,12 +218,17 @@ def headline_sentence(comparison: pd.DataFrame, *, left: str = "spotify", right:
         return (f"No answer for this run: {single}'s clustering puts all {n_tracks} tracks in one "
                 f"cluster, so agreement between the two clusterings carries no information.")
     main = metrics.loc[HEADLINE_METRIC]
-    verdict = _verdict(main)
     caution = (f" Only {n_tracks} tracks: too few to rely on." if n_tracks < MIN_TRACKS_FOR_INFERENCE else "")
-    return (f"{right.capitalize()}'s clustering agrees with {left.capitalize()}'s {verdict}: "
+    candidate, reference = right.capitalize(), left.capitalize()
+    opening = {
+        "more than chance": f"{candidate}'s clustering agrees with {reference}'s more than chance",
+        "indistinguishable from chance": f"The agreement of {candidate}'s clustering with "
+                                         f"{reference}'s is indistinguishable from chance",
+    }.get(_verdict(main), f"{candidate}'s clustering agrees with {reference}'s {_verdict(main)}")
+    return (f"{opening}: "
             f"{HEADLINE_METRIC.upper()} {_number(main['value'])} (95% interval "
             f"{_interval(main['ci_low'], main['ci_high'])}; chance {_number(main['null_mean'])}, "
-            f"p = {_p_value(main['p_value'])}) over {n_tracks} tracks, k = {left_k} and {right_k}."
+            f"p {_p_text(main['p_value'])}) over {n_tracks} tracks, k = {left_k} and {right_k}."
             + caution)
 
 
@@ -217,8 +251,10 @@ def agreement_table(comparison: pd.DataFrame) -> pd.DataFrame:
     """One row per (comparison, metric) with interval, chance level, p-value and verdict."""
     if comparison.empty:
         return pd.DataFrame()
+    ordered = _in_report_order(comparison.assign(_metric=comparison["metric"].map(_METRIC_ORDER)),
+                               comparison["left_set"] + " vs " + comparison["right_set"], "_metric")
     rows = []
-    for row in comparison.itertuples(index=False):
+    for row in ordered.drop(columns="_metric").itertuples(index=False):
         series = pd.Series(row._asdict())
         rows.append({
             "comparison": f"{row.left_set} (k={row.left_k}) vs {row.right_set} (k={row.right_k})",
@@ -235,6 +271,7 @@ def across_k_table(agreement_by_k: pd.DataFrame) -> pd.DataFrame:
     """Agreement per comparison and k, each metric with its interval."""
     if agreement_by_k.empty:
         return pd.DataFrame()
+    agreement_by_k = _in_report_order(agreement_by_k, agreement_by_k["comparison"], "k")
     return pd.DataFrame([{
         "comparison": row.comparison, "k": int(row.k),
         **{f"{m.upper()} (interval)": f"{_number(getattr(row, m))} ({_interval(getattr(row, m + '_ci_low'), getattr(row, m + '_ci_high'))})"
@@ -247,6 +284,7 @@ def pairs_table(cluster_pairs: pd.DataFrame) -> pd.DataFrame:
     """Matched cluster pairs with their names, sizes and overlap scores."""
     if cluster_pairs.empty:
         return pd.DataFrame()
+    cluster_pairs = _in_report_order(cluster_pairs, cluster_pairs["left_set"] + " vs " + cluster_pairs["right_set"], "pair")
     return pd.DataFrame([{
         "comparison": f"{row.left_set} vs {row.right_set}", "pair": int(row.pair),
         "left cluster": f"{row.left_cluster}: {row.left_name}",
@@ -262,13 +300,15 @@ def profiles_table(cluster_profiles: pd.DataFrame, *, left: str = "spotify", rig
     rows = cluster_profiles[(cluster_profiles["left_set"] == left) & (cluster_profiles["right_set"] == right)]
     if rows.empty:
         return pd.DataFrame()
-    wide = rows.pivot_table(index=["pair", "side", "cluster", "cluster_name", "n_tracks"],
-                            columns="feature", values="mean", dropna=False, sort=False).reset_index()
+    identity = ["pair", "side", "cluster", "cluster_name", "n_tracks"]
+    wide = (rows.assign(pair=rows["pair"].astype("Float64").fillna(np.inf))
+            .pivot(index=identity, columns="feature", values="mean").reset_index())
+    wide.columns.name = None
     # Matched pairs in order (left side first), unmatched clusters last.
     order = np.lexsort((wide["side"].map({left: 0, right: 1}).to_numpy(),
-                        wide["pair"].astype("Float64").fillna(np.inf).to_numpy(dtype=float)))
+                        wide["pair"].to_numpy(dtype=float)))
     wide = wide.iloc[order]
-    wide["pair"] = wide["pair"].map(lambda p: "–" if pd.isna(p) else str(int(p)))
+    wide["pair"] = wide["pair"].map(lambda p: "–" if not np.isfinite(p) else str(int(p)))
     features = [c for c in wide.columns if c not in ("pair", "side", "cluster", "cluster_name", "n_tracks")]
     wide[features] = wide[features].map(lambda v: _number(v, 2))
     return wide.rename(columns={"cluster_name": "name", "n_tracks": "tracks"})
@@ -417,7 +457,8 @@ def report_notes(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     for model in tables["models"].itertuples(index=False):
         if int(model.k) < 2:
             notes.append(f"the {model.feature_set} model has a single cluster: every agreement with it "
-                         f"is 0 by convention and carries no information.")
+                         f"is a convention (0, or 1 against another single cluster) and carries no "
+                         f"information.")
     fitted = set(tables["models"]["feature_set"])
     notes += [f"no {side} model was fitted for this run, so it is left out of the comparison."
               for side in ("spotify", "aubio") if side not in fitted]
@@ -488,15 +529,17 @@ def build_report(tables: Mapping[str, pd.DataFrame], *, plot_folder: str = "plot
         ("Extractor accuracy against the demo's ground truth", "", accuracy),
         (f"Tracks left out ({len(missing)})", "Tracks of the run without both feature sets.", missing),
     ]
+    empty_text = {sections[-1][0]: "None: every track of the run has both feature sets."}
     supporting = _supporting_sentence(comparison)
     return Report(
         run_id=str(run["run_id"]), headline=headline, notes=notes, figures=tuple(figures),
-        html=_render_html(headline, supporting, meta, notes, sections, figures),
-        markdown=_render_markdown(headline, supporting, meta, notes, sections, figures, plot_folder),
+        html=_render_html(headline, supporting, meta, notes, sections, figures, empty_text),
+        markdown=_render_markdown(headline, supporting, meta, notes, sections, figures, plot_folder,
+                                  empty_text),
     )
 
 
-def _render_html(headline, supporting, meta, notes, sections, figures) -> str:
+def _render_html(headline, supporting, meta, notes, sections, figures, empty_text) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              "<title>songmix: how closely Aubio's clustering mimics Spotify's</title>",
              f"<style>{_STYLE}</style></head><body>",
@@ -509,25 +552,25 @@ def _render_html(headline, supporting, meta, notes, sections, figures) -> str:
         parts.append('<div class="notes"><strong>Read with care:</strong><ul>'
                      + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul></div>")
     for title, text, frame in sections[:4]:
-        parts.append(_html_section(title, text, frame))
+        parts.append(_html_section(title, text, frame, empty_text.get(title, _NOTHING)))
     parts.append("<h2>Plots</h2>")
     for figure in figures:
         uri = "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
         parts.append(f'<figure><img alt="{html.escape(figure.name)}" src="{uri}">'
                      f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>")
     for title, text, frame in sections[4:]:
-        parts.append(_html_section(title, text, frame))
+        parts.append(_html_section(title, text, frame, empty_text.get(title, _NOTHING)))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _html_section(title: str, text: str, frame: pd.DataFrame) -> str:
-    body = _html_table(frame) if not frame.empty else "<p><em>Nothing stored for this run.</em></p>"
+def _html_section(title: str, text: str, frame: pd.DataFrame, empty: str) -> str:
+    body = _html_table(frame) if not frame.empty else f"<p><em>{html.escape(empty)}</em></p>"
     intro = f"<p>{html.escape(text)}</p>" if text else ""
     return f"<h2>{html.escape(title)}</h2>{intro}{body}"
 
 
-def _render_markdown(headline, supporting, meta, notes, sections, figures, plot_folder) -> str:
+def _render_markdown(headline, supporting, meta, notes, sections, figures, plot_folder, empty_text) -> str:
     parts = ["# How closely does Aubio's clustering mimic Spotify's?", "", f"_{meta}_", "",
              f"**{headline}**", ""]
     if supporting:
@@ -538,8 +581,8 @@ def _render_markdown(headline, supporting, meta, notes, sections, figures, plot_
         parts += [f"## {title}", ""]
         if text:
             parts += [text, ""]
-        parts += [markdown_table(frame) if not frame.empty else "_Nothing stored for this run._", ""]
+        parts += [markdown_table(frame) if not frame.empty else f"_{empty_text.get(title, _NOTHING)}_", ""]
     parts += ["## Plots", ""]
     for figure in figures:
-        parts += [f"![{figure.caption}]({plot_folder}/{figure.name}.png)", "", figure.caption, ""]
+        parts += [f"![{figure.name}]({plot_folder}/{figure.name}.png)", "", f"_{figure.caption}_", ""]
     return "\n".join(parts)

@@ -1,7 +1,8 @@
 """A folder of the user's own audio files, and the ground truth that may sit beside them.
 
-Conventions: files are found recursively and identified by their path relative to the folder
-(``file:<relative/posix/path>`` as a track id), in sorted order. ``truth.csv`` in the folder's
+Conventions: files are found recursively, in sorted order, and identified by their absolute
+path (``file:/abs/posix/path`` as a track id: two folders never share an id; the features are
+cached by content, so moving a folder costs no new extraction). ``truth.csv`` in the folder's
 root has a header and the columns ``file,tempo,key,mode`` (``file`` relative to the folder;
 tempo in BPM; key a pitch-class name with sharps or flats -- ``C``, ``C#``, ``Db`` -- or a
 number 0-11; mode ``major``/``minor`` or 1/0) plus optionally ``group`` or ``genre``. Blank
@@ -35,7 +36,7 @@ class FolderFile:
     Attributes
     ----------
     track_id : str
-        ``file:`` + the path relative to the folder, with forward slashes.
+        ``file:`` + the absolute path, with forward slashes.
     path : Path
         Absolute path.
     sha256 : str
@@ -65,13 +66,13 @@ def list_audio_files(folder: str | Path) -> list[FolderFile]:
     paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
     if not paths:
         raise ValueError(f"{folder} holds no {'/'.join(AUDIO_EXTENSIONS).upper()} file")
-    return [FolderFile(track_id=track_id_of(path, folder), path=path, sha256=file_sha256(path),
+    return [FolderFile(track_id=track_id_of(path), path=path, sha256=file_sha256(path),
                        n_bytes=path.stat().st_size) for path in paths]
 
 
-def track_id_of(path: Path, folder: Path) -> str:
-    """``file:<path relative to folder>``, forward slashes on every platform."""
-    return TRACK_ID_PREFIX + path.resolve().relative_to(folder.resolve()).as_posix()
+def track_id_of(path: Path) -> str:
+    """``file:`` + the absolute path, forward slashes on every platform."""
+    return TRACK_ID_PREFIX + Path(path).resolve().as_posix()
 
 
 def file_sha256(path: Path) -> str:
@@ -99,7 +100,7 @@ def read_truth(folder: str | Path) -> pd.DataFrame | None:
         A column is missing, a file is listed twice, or a cell cannot be read; the message
         names the row.
     """
-    folder = Path(folder)
+    folder = Path(folder).resolve()
     path = folder / TRUTH_FILE
     if not path.is_file():
         return None
@@ -116,8 +117,8 @@ def read_truth(folder: str | Path) -> pd.DataFrame | None:
     repeated = truth.index[truth.index.duplicated()]
     if len(repeated):
         raise ValueError(f"{path} lists {repeated[0]!r} more than once")
-    truth["group"] = (raw[group_column].replace("", None).to_numpy() if group_column
-                      else None)
+    groups = [cell.strip() or None for cell in raw[group_column]] if group_column else None
+    truth["group"] = pd.Series(groups, index=truth.index, dtype=object)
     return truth
 
 
@@ -133,7 +134,7 @@ def _truth_row(row: dict, folder: Path, path: Path, line: int) -> tuple[str, flo
         raise ValueError(f"{where}: tempo {tempo_text!r} is not a number of BPM") from None
     if not (np.isnan(tempo) or 0 < tempo < 1000):
         raise ValueError(f"{where}: tempo {tempo_text!r} must be a positive number of BPM")
-    return (track_id_of(folder / file_name, folder), tempo, parse_key(row["key"], where),
+    return (track_id_of(folder / file_name), tempo, parse_key(row["key"], where),
             parse_mode(row["mode"], where))
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from songmix.analysis.agreement import (
     INTERVAL_METHODS,
+    agreement_across_k,
     agreement_from_tables,
     agreement_with_uncertainty,
     contingency_table,
@@ -26,6 +27,8 @@ from songmix.analysis.agreement import (
 from songmix.analysis.compare import compare_clusterings, matched_cluster_profiles
 from songmix.analysis.features import direct_agreement, feature_agreement
 from songmix.analysis.labels import validate_label_pair
+from songmix.em import fit_gmm
+from songmix.flows.reporting import ACROSS_K_RESAMPLES
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 
 
@@ -56,7 +59,7 @@ def synthetic_tracks(n_tracks: int, k: int, *, seed: int = 0):
     aubio["tempo"] = np.where(rng.random(n_tracks) < 0.6, spotify["tempo"] * rng.choice([1, 2, 0.5], n_tracks), 120)
     aubio["key"] = np.where(rng.random(n_tracks) < 0.5, spotify["key"].clip(0), rng.integers(0, 12, n_tracks))
     aubio["mode"] = rng.integers(0, 2, n_tracks)
-    aubio["loudness_db"] = spotify["loudness"] + rng.normal(0, 2, n_tracks)
+    aubio["loudness"] = spotify["loudness"] + rng.normal(0, 2, n_tracks)
     aubio["onset_rate"] = 5 * spotify["energy"] + rng.normal(0, 1, n_tracks)
     return spotify, aubio, labels_spotify, labels_aubio
 
@@ -92,6 +95,20 @@ def time_full_comparison(n_tracks: int, k: int, n_resamples: int, n_permutations
     features, elapsed = timed("feature_agreement (ridge, 5-fold CV)", feature_agreement, spotify, aubio)
     total += elapsed
     _, elapsed = timed("direct_agreement", direct_agreement, spotify, aubio)
+    total += elapsed
+    # The stage also compares at every k 2..10 (three comparisons each, with the stage's number
+    # of half-samples; the labellings here stand in for each k's fits) and fits the notebook's
+    # k=2 reference model.
+    by_k = {k_: labels_spotify % k_ for k_ in range(2, 11)}
+    _, elapsed = timed(
+        f"agreement_across_k (k 2..10, 3 comparisons, {ACROSS_K_RESAMPLES} resamples)", agreement_across_k,
+        by_k, {k_: labels_aubio % k_ for k_ in range(2, 11)}, ground_truth=labels_spotify,
+        n_bootstrap=ACROSS_K_RESAMPLES,
+    )
+    total += elapsed
+    matrix = spotify[["acousticness", "energy"]].to_numpy()
+    _, elapsed = timed("notebook model: EM k=2 on acousticness, energy (10 seeds)", fit_gmm, matrix, 2,
+                       n_init=10, random_state=0, standardize=True)
     total += elapsed
     print(f"  {'TOTAL (target <= 30 s)':<58} {total:7.2f} s")
     _, elapsed = timed(

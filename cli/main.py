@@ -18,7 +18,7 @@ from collections.abc import Sequence
 EXIT_USAGE = 2
 
 #: Command modules, in the order ``songmix --help`` lists them.
-COMMANDS = ("run", "predict", "extract", "report", "sql", "schema")
+COMMANDS = ("run", "import-csv", "predict", "extract", "report", "sql", "schema", "export", "serve")
 
 
 def _command(name: str):
@@ -44,8 +44,6 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # spotipy logs every HTTP error, expected ones too (a 403 that triggers a fallback).
-    logging.getLogger("spotipy").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from songmix.cli.errors import EXPECTED_ERRORS
 
+    # spotipy logs every HTTP error, expected ones too (a 403 that triggers a fallback).
+    spotipy_logger = logging.getLogger("spotipy")
+    spotipy_level = spotipy_logger.level
+    spotipy_logger.setLevel(logging.CRITICAL)
     try:
         return _command(args.command).main(args)
     except EXPECTED_ERRORS as error:
@@ -65,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("songmix: interrupted; rerun to resume (finished stages are kept)", file=sys.stderr)
         return 130
+    finally:
+        spotipy_logger.setLevel(spotipy_level)
 
 
 if __name__ == "__main__":

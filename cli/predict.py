@@ -14,6 +14,7 @@ from songmix.audio.features import extract_file
 from songmix.cli.options import add_db_argument, db_path
 from songmix.em import Scaler, mixture_from_parameters, predict_proba
 from songmix.warehouse.query import chosen_models, matched_clusters, track_features
+from songmix.warehouse.report_reads import matched_cluster_names
 
 NAME = "predict"
 HELP = "cluster probabilities of one song under both models of the latest run"
@@ -43,23 +44,29 @@ class Prediction:
     probabilities: dict[str, np.ndarray]
     matched: dict[int, int] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
+    cluster_names: dict[str, dict[int, str]] = field(default_factory=dict)
+
+    def _named(self, feature_set: str, cluster) -> str:
+        name = self.cluster_names.get(feature_set, {}).get(cluster)
+        return f"{cluster} ({name})" if name else str(cluster)
 
     def as_text(self) -> str:
         lines = [f"{self.song}  (models of run {self.run_id})"]
         for feature_set, probabilities in self.probabilities.items():
             best = int(np.argmax(probabilities))
             shown = "  ".join(f"{c}: {p:.3f}" for c, p in enumerate(probabilities))
-            lines.append(f"  {feature_set:<8} cluster {best}  ({shown})")
+            lines.append(f"  {feature_set:<8} cluster {self._named(feature_set, best)}  ({shown})")
         for feature_set, reason in self.missing.items():
             lines.append(f"  {feature_set:<8} — {reason}")
         if {"spotify", "aubio"} <= set(self.probabilities) and self.matched:
             spotify_best = int(np.argmax(self.probabilities["spotify"]))
             aubio_best = int(np.argmax(self.probabilities["aubio"]))
             agree = self.matched.get(spotify_best) == aubio_best
+            partner = self.matched.get(spotify_best)
             lines.append(
-                f"  Spotify cluster {spotify_best} is matched with Aubio cluster "
-                f"{self.matched.get(spotify_best, '(none)')}: the two models "
-                + ("agree" if agree else "disagree") + " about this song")
+                f"  Spotify cluster {self._named('spotify', spotify_best)} is matched with Aubio "
+                f"cluster {'(none)' if partner is None else self._named('aubio', partner)}: the two "
+                "models " + ("agree" if agree else "disagree") + " about this song")
         return "\n".join(lines)
 
 
@@ -123,6 +130,9 @@ def predict_song(db_path: Path, song: str, *, run_id: str | None = None) -> Pred
         row = values[list(model.feature_names)].to_numpy(dtype=float)[None, :]
         probabilities[feature_set] = predict_proba(model, row)[0]
     matched = matched_clusters(db_path, run_id)
+    named = matched_cluster_names(db_path, run_id)
     return Prediction(song=song, run_id=run_id, probabilities=probabilities,
                       matched=dict(zip(matched["spotify_cluster"], matched["aubio_cluster"])),
-                      missing=missing)
+                      missing=missing,
+                      cluster_names={side: dict(zip(rows["cluster"], rows["cluster_name"]))
+                                     for side, rows in named.groupby("side")})

@@ -9,9 +9,8 @@ parameters, after which it leaves the active set, so later passes only pay for r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from ._estep import Features, e_step_statistics, log_prob_coefficients
 from ._mstep import m_step
@@ -58,9 +57,9 @@ class _Progress:
 
     def record(self, log_likelihood: float, *, tol: float, max_iter: int) -> None:
         """Log the E-step's mean log-likelihood and decide whether this is the last M-step."""
-        previous = self.trace[-1] if self.trace else -np.inf
-        self.trace.append(float(log_likelihood))
-        if not np.isfinite(log_likelihood):
+        previous = self.trace[-1] if self.trace else -math.inf
+        self.trace.append(log_likelihood)
+        if not math.isfinite(log_likelihood):
             self.failed_reason = f"iteration {self.n_iter}: the log-likelihood is not finite"
         elif self.finishing:
             self.done = True
@@ -72,7 +71,7 @@ class _Progress:
     def result(self) -> SeedRun:
         failed = self.failed_reason is not None
         return SeedRun(
-            log_likelihood=-np.inf if failed else self.trace[-1],
+            log_likelihood=-math.inf if failed else self.trace[-1],
             n_iter=self.n_iter,
             converged=self.converged and not failed,
             failed_reason=self.failed_reason,
@@ -130,14 +129,14 @@ def run_em(
             current.weights, current.means, current.precisions_cholesky, covariance_type
         )
         log_likelihood_sum, statistics = e_step_statistics(features, coefficients, len(stepping))
-        mean_log_likelihood = log_likelihood_sum / features.n_samples
-        for row, seed in enumerate(live):
-            progress[seed].record(mean_log_likelihood[row], tol=tol, max_iter=max_iter)
+        mean_log_likelihood = (log_likelihood_sum / features.n_samples).tolist()
+        for seed, log_likelihood in zip(live, mean_log_likelihood):
+            progress[seed].record(log_likelihood, tol=tol, max_iter=max_iter)
         usable = [row for row, seed in enumerate(stepping) if progress[seed].live]
         if not usable:
             continue
         updated, failures = m_step(
-            statistics[usable],
+            statistics if len(usable) == len(stepping) else statistics[usable],
             n_features=n_features,
             covariance_type=covariance_type,
             reg_covar=reg_covar,

@@ -160,6 +160,13 @@ class Features:
         return quadratic_features(self.samples[rows], self.covariance_type)
 
 
+@cache
+def _upper_triangle_flat(n_features: int) -> np.ndarray:
+    """Positions of the upper triangle's entries in a flattened (d, d) matrix."""
+    rows, cols = upper_triangle(n_features)
+    return rows * n_features + cols
+
+
 def _full_terms(means: np.ndarray, precisions_cholesky: np.ndarray):
     """Terms of the log-density for full precisions.
 
@@ -181,12 +188,13 @@ def _full_terms(means: np.ndarray, precisions_cholesky: np.ndarray):
         ``log |U|``, half the log-determinant of ``P``.
     """
     n_features = means.shape[-1]
-    rows, cols = upper_triangle(n_features)
     precisions = precisions_cholesky @ np.swapaxes(precisions_cholesky, -1, -2)
-    second_order = precisions[..., rows, cols] * _second_order_scale(n_features)
-    precision_mean = np.einsum("skij,skj->ski", precisions, means)
-    whitened_mean = np.einsum("skij,ski->skj", precisions_cholesky, means)
-    mean_norm = np.einsum("skj,skj->sk", whitened_mean, whitened_mean)
+    flat_precisions = precisions.reshape(precisions.shape[:-2] + (n_features * n_features,))
+    # One gather from the flattened matrices costs less than indexing with [rows, cols].
+    upper = flat_precisions[..., _upper_triangle_flat(n_features)]
+    second_order = upper * _second_order_scale(n_features)
+    precision_mean = (precisions @ means[..., None])[..., 0]
+    mean_norm = (precision_mean * means).sum(axis=-1)
     log_det = np.log(np.diagonal(precisions_cholesky, axis1=-2, axis2=-1)).sum(axis=-1)
     return second_order, precision_mean, mean_norm, log_det
 
@@ -204,7 +212,7 @@ def _diag_terms(means: np.ndarray, precisions_cholesky: np.ndarray):
     return (
         -0.5 * precisions,
         precision_mean,
-        np.einsum("skj,skj->sk", precision_mean, means),
+        (precision_mean * means).sum(axis=-1),
         np.log(precisions_cholesky).sum(axis=-1),
     )
 
@@ -246,6 +254,18 @@ def log_prob_coefficients(
     n_features = means.shape[-1]
     constant = np.log(weights) + log_det - 0.5 * (n_features * _LOG_2PI + mean_norm)
     return np.concatenate([second_order, precision_mean, constant[..., None]], axis=-1)
+
+
+def add_up(per_block: list[np.ndarray]) -> np.ndarray:
+    """Sum of same-shaped per-block arrays, added in block order (so threads do not change it).
+
+    Cheaper than ``np.sum(per_block, axis=0)``, which first copies the list into one array:
+    with a single block (small inputs) nothing is computed at all.
+    """
+    total = per_block[0]
+    for partial in per_block[1:]:
+        total = total + partial
+    return total
 
 
 def _normalize_in_place(log_prob: np.ndarray) -> np.ndarray:
@@ -301,8 +321,8 @@ def e_step_statistics(features: Features, coefficients: np.ndarray, n_stepping: 
         return log_likelihood, responsibilities @ block.T
 
     per_block = features.map_blocks(block_sums, n_seeds * n_components)
-    log_likelihood_sum = np.sum([log_likelihood for log_likelihood, _ in per_block], axis=0)
-    statistics = np.sum([statistics for _, statistics in per_block], axis=0)
+    log_likelihood_sum = add_up([log_likelihood for log_likelihood, _ in per_block])
+    statistics = add_up([statistics for _, statistics in per_block])
     return log_likelihood_sum, statistics.reshape(n_stepping, n_components, n_columns)
 
 
@@ -328,7 +348,7 @@ def hard_assignment_statistics(features: Features, coefficients: np.ndarray) -> 
         return one_hot.reshape(n_seeds * n_components, -1) @ block.T
 
     per_block = features.map_blocks(block_sums, n_seeds * n_components)
-    return np.sum(per_block, axis=0).reshape(n_seeds, n_components, n_columns)
+    return add_up(per_block).reshape(n_seeds, n_components, n_columns)
 
 
 def map_log_prob(

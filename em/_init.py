@@ -10,16 +10,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._estep import Features, hard_assignment_statistics, log_prob_coefficients
+from ._estep import Features, add_up, hard_assignment_statistics, log_prob_coefficients
 from ._mstep import m_step, parameters_from
-from ._parallel import parallel_map
+from ._parallel import parallel_map, worker_count
 from ._validation import covariance_shape
 
 # k-means++ picks its centers from at most this many random rows: the D^2 sampling needs a
 # pass over the candidates per center, and on a large random subset it picks equally good ones.
 _KMEANS_PLUSPLUS_MAX_SAMPLES = 1 << 15
-# Seeds are spread over threads only when each has at least this many distances to compute.
-_KMEANS_PLUSPLUS_THREADED_DISTANCES = 1 << 16
+# Seeds are spread over threads only when they have at least this many distances to compute.
+_KMEANS_PLUSPLUS_THREADED_DISTANCES = 1 << 18
 
 
 def seed_states(random_state: int | np.random.Generator | None, n_seeds: int) -> list[int]:
@@ -36,44 +36,99 @@ def seed_states(random_state: int | np.random.Generator | None, n_seeds: int) ->
     return [base + index for index in range(n_seeds)]
 
 
-def _squared_distances(X: np.ndarray, squared_norms: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances, shape (len(points), n_samples)."""
-    distances = squared_norms[None, :] - 2.0 * (points @ X.T) + (points**2).sum(axis=1)[:, None]
-    return np.maximum(distances, 0.0, out=distances)
-
-
-def kmeans_plusplus(X: np.ndarray, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
-    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, as in scikit-learn).
-
-    Each new center is the best of ``2 + log(k)`` candidates drawn with probability
-    proportional to the squared distance to the nearest chosen center.
+def _squared_distances(pools: np.ndarray, squared_norms: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances from each seed's points to its pool of rows.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, d)
-    n_clusters : int
-    rng : numpy.random.Generator
+    pools : ndarray of shape (S, m, d)
+    squared_norms : ndarray of shape (S, m)
+        Squared norms of the pools' rows.
+    points : ndarray of shape (S, p, d)
 
     Returns
     -------
-    centers : ndarray of shape (n_clusters, d)
-        Rows of ``X``.
+    distances : ndarray of shape (S, p, m)
     """
-    n_samples = len(X)
+    # In place: one (S, p, m) array instead of four temporaries.
+    distances = _cross_products(points, pools)
+    distances *= -2.0
+    distances += squared_norms[:, None, :]
+    distances += np.einsum("spd,spd->sp", points, points)[..., None]
+    return np.maximum(distances, 0.0, out=distances)
+
+
+def kmeans_plusplus(
+    pools: np.ndarray, n_clusters: int, rngs: Sequence[np.random.Generator]
+) -> np.ndarray:
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, as in scikit-learn), many seeds at once.
+
+    Each new center is the best of ``2 + log(k)`` candidates drawn with probability
+    proportional to the squared distance to the nearest chosen center. Every seed draws from its
+    own generator in the same order as it would alone; the arithmetic is batched over seeds.
+
+    Parameters
+    ----------
+    pools : ndarray of shape (S, m, d)
+        The rows each seed picks its centers from (a broadcast view when they share them).
+    n_clusters : int
+    rngs : sequence of numpy.random.Generator, length S
+
+    Returns
+    -------
+    centers : ndarray of shape (S, n_clusters, d)
+        Rows of each seed's pool.
+    """
+    n_seeds, n_rows, _ = pools.shape
+    seed_index = np.arange(n_seeds)
     n_trials = 2 + int(np.log(n_clusters))
-    squared_norms = (X**2).sum(axis=1)
-    chosen = [int(rng.integers(n_samples))]
-    closest = _squared_distances(X, squared_norms, X[chosen])[0]
-    potential = closest.sum()
-    for _ in range(1, n_clusters):
-        targets = rng.uniform(size=n_trials) * potential
-        candidates = np.minimum(np.searchsorted(np.cumsum(closest), targets), n_samples - 1)
-        distances = np.minimum(closest, _squared_distances(X, squared_norms, X[candidates]))
-        potentials = distances.sum(axis=1)
-        best = int(np.argmin(potentials))
-        closest, potential = distances[best], potentials[best]
-        chosen.append(int(candidates[best]))
-    return X[chosen]
+    squared_norms = _squared_row_norms(pools)
+    chosen = np.empty((n_seeds, n_clusters), dtype=np.intp)
+    chosen[:, 0] = [rng.integers(n_rows) for rng in rngs]
+    closest = _squared_distances(pools, squared_norms, _rows_of(pools, chosen[:, :1]))[:, 0]
+    potential = closest.sum(axis=-1)
+    for center in range(1, n_clusters):
+        targets = np.array([rng.uniform(size=n_trials) for rng in rngs]) * potential[:, None]
+        cumulative = np.cumsum(closest, axis=-1)
+        candidates = np.minimum(
+            [np.searchsorted(row, row_targets) for row, row_targets in zip(cumulative, targets)],
+            n_rows - 1,
+        )
+        distances = _squared_distances(pools, squared_norms, _rows_of(pools, candidates))
+        np.minimum(distances, closest[:, None, :], out=distances)
+        best = np.argmin(distances.sum(axis=-1), axis=-1)
+        closest = distances[seed_index, best]
+        potential = closest.sum(axis=-1)
+        chosen[:, center] = candidates[seed_index, best]
+    return _rows_of(pools, chosen)
+
+
+def _cross_products(points: np.ndarray, pools: np.ndarray) -> np.ndarray:
+    """``points @ pool'`` per seed, (S, p, d) and (S, m, d) -> (S, p, m).
+
+    A shared pool (a broadcast view, stride 0 along seeds) takes one matrix product for all
+    seeds rather than S small ones.
+    """
+    if pools.strides[0] == 0:
+        n_seeds, n_points, n_features = points.shape
+        return (points.reshape(-1, n_features) @ pools[0].T).reshape(n_seeds, n_points, -1)
+    return points @ np.swapaxes(pools, -1, -2)
+
+
+def _squared_row_norms(pools: np.ndarray) -> np.ndarray:
+    """Squared norms of the pools' rows, (S, m, d) -> (S, m).
+
+    Computed once when every seed shares one pool (a broadcast view, stride 0 along seeds).
+    ``einsum`` because ``(pools**2).sum(axis=-1)`` is several times slower over a short last axis.
+    """
+    if pools.strides[0] == 0:
+        return np.broadcast_to(np.einsum("md,md->m", pools[0], pools[0]), pools.shape[:2])
+    return np.einsum("smd,smd->sm", pools, pools)
+
+
+def _rows_of(pools: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Rows ``pools[s, indices[s]]`` of each seed's pool: (S, m, d), (S, p) -> (S, p, d)."""
+    return np.take_along_axis(pools, indices[..., None], axis=1)
 
 
 def _unit_precisions_cholesky(covariance_type: str, n_seeds: int, n_components: int, n_features: int):
@@ -106,20 +161,22 @@ def kmeans_plusplus_start(
     """
     samples = features.samples
     n_samples, n_features = samples.shape
-
-    def seed_centers(rng: np.random.Generator) -> np.ndarray:
-        if n_samples > _KMEANS_PLUSPLUS_MAX_SAMPLES:
-            subset = samples[rng.choice(n_samples, _KMEANS_PLUSPLUS_MAX_SAMPLES, replace=False)]
-            return kmeans_plusplus(subset, n_components, rng)
-        return kmeans_plusplus(samples, n_components, rng)
-
-    n_distances = min(n_samples, _KMEANS_PLUSPLUS_MAX_SAMPLES) * n_components
-    centers = np.stack(
-        parallel_map(
-            seed_centers, rngs, worth_threads=n_distances >= _KMEANS_PLUSPLUS_THREADED_DISTANCES
-        )
-    )
     n_seeds = len(rngs)
+    if n_samples > _KMEANS_PLUSPLUS_MAX_SAMPLES:
+        pools = np.stack(
+            [samples[rng.choice(n_samples, _KMEANS_PLUSPLUS_MAX_SAMPLES, replace=False)] for rng in rngs]
+        )
+    else:
+        pools = np.broadcast_to(samples, (n_seeds,) + samples.shape)
+    # Seeds are batched; large pools are also spread over threads, a group of seeds each.
+    n_distances = n_seeds * pools.shape[1] * n_components
+    n_groups = worker_count() if n_distances >= _KMEANS_PLUSPLUS_THREADED_DISTANCES else 1
+    bounds = np.linspace(0, n_seeds, n_groups + 1).astype(int)
+    # Slices keep a shared pool a broadcast view (fancy indexing would copy it per seed).
+    groups = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:]) if stop > start]
+    centers = np.concatenate(
+        parallel_map(lambda group: kmeans_plusplus(pools[group], n_components, rngs[group]), groups)
+    )
     coefficients = log_prob_coefficients(
         np.full((n_seeds, n_components), 1.0 / n_components),
         centers,
@@ -199,7 +256,7 @@ def explicit_start(
             lambda rows, block: responsibilities[rows].T @ block.T, responsibilities.shape[1]
         )
         return m_step(
-            np.sum(per_block, axis=0)[None],
+            add_up(per_block)[None],
             n_features=n_features,
             covariance_type=covariance_type,
             reg_covar=reg_covar,

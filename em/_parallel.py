@@ -79,16 +79,14 @@ def single_threaded_blas(function: Callable[Parameters, Result]) -> Callable[Par
     return limited
 
 
-def parallel_map(
-    function: Callable[[Item], Result], items: Sequence[Item], *, worth_threads: bool = True
-) -> list[Result]:
+def parallel_map(function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
     """``[function(item) for item in items]``, computed on up to :func:`worker_count` threads.
 
-    Results keep the order of ``items``, so sums over them are reproducible. Pass
-    ``worth_threads=False`` when the items are too small to pay for starting threads.
+    Results keep the order of ``items``, so sums over them are reproducible. Callers pass
+    several items only when each is worth a thread.
     """
     n_workers = min(worker_count(), len(items))
-    if n_workers <= 1 or not worth_threads:
+    if n_workers <= 1:
         return [function(item) for item in items]
     with ThreadPoolExecutor(n_workers) as pool:
         return list(pool.map(function, items))

@@ -15,8 +15,12 @@ Dask's nanny does the same), so two workers on two cores do not fight over them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 EXECUTORS = ("processes", "threads", "dask")
@@ -60,6 +64,21 @@ def extraction_task_runner(executor: str, *, max_workers: int) -> TaskRunner:
     if executor == "dask":
         return _dask_task_runner(max_workers)
     raise ValueError(f"executor must be one of {', '.join(EXECUTORS)} (got {executor!r})")
+
+
+@contextlib.contextmanager
+def api_for_workers() -> Iterator[None]:
+    """Point worker processes at this process's Prefect API while the block runs.
+
+    Without ``PREFECT_API_URL`` this process talks to a temporary server it started; workers
+    would each start their own (8-15 s apiece, and their task runs recorded where nobody looks),
+    so they are handed this one's address instead.
+    """
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={PREFECT_API_URL: str(get_client(sync_client=True).api_url)}):
+        yield
 
 
 def single_threaded_worker() -> None:

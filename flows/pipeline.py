@@ -60,14 +60,15 @@ def pipeline(
     validate_parameters(n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds, demo_groups=demo_groups)
     warehouse = Warehouse(db_path)
     run_id = str(flow_run.get_id() or "local")
-    parameters = dict(source=source, year=year, n_tracks=n_tracks, playlist=playlist, k=k, ks=ks, n_seeds=n_seeds,
-                      covariance_type=covariance_type, random_state=random_state,
+    parameters = dict(source=source, year=year, n_tracks=n_tracks, playlist=playlist, k=k, ks=ks,
+                      n_seeds=n_seeds, covariance_type=covariance_type, random_state=random_state,
                       demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch)
     warehouse.start_run(run_id, source=source, parameters=parameters,
                         code_version=version("songmix"), flow_run_id=flow_run.get_id())
     try:
-        with open_source(source, year=year, n_tracks=n_tracks, data_dir=data_dir, playlist=playlist,
-                         demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch,
+        with open_source(source, year=year, n_tracks=n_tracks, data_dir=data_dir,
+                         playlist=playlist, demo_groups=demo_groups,
+                         demo_audio_mismatch=demo_audio_mismatch,
                          render_progress=reporter("demo previews")) as tracks_source:
             tracks = collect_tracks(warehouse, run_id, tracks_source, n_tracks)
             track_ids = [t["track_id"] for t in tracks]

@@ -15,8 +15,8 @@ from prefect import flow
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from songmix.audio.features import AUBIO_CLUSTER_FEATURES, EXTRACTOR_VERSION
-from songmix.flows.executors import configured_executor, extraction_task_runner
+from songmix.audio.features import AUBIO_CLUSTER_FEATURES, EXTRACTOR_VERSION, unfit_for_clustering
+from songmix.flows.executors import api_for_workers, configured_executor, extraction_task_runner
 from songmix.flows.progress import StageProgress, stage
 from songmix.sources.connect import SourceConnection
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
@@ -61,7 +61,14 @@ def _results(futures: list[PrefectFuture], progress: StageProgress, sizes: list[
     size_of = {id(future): size for future, size in zip(futures, sizes, strict=True)}
     for future in as_completed(futures):
         progress.advance(size_of[id(future)])
-    return [future.result(raise_on_failure=False) for future in futures]
+    return [_result_or_exception(future) for future in futures]
+
+
+def _result_or_exception(future: PrefectFuture):
+    try:
+        return future.result(raise_on_failure=False)
+    except Exception as error:  # a worker process died, or its result could not be read back
+        return error
 
 
 @flow(name="collect-tracks", task_runner=ThreadPoolTaskRunner(max_workers=4))
@@ -244,7 +251,8 @@ def extract_features(warehouse: Warehouse, run_id: str, track_ids: list[str]) ->
     chunks = _chunks(list(wanted.itertuples(index=False)), TRACKS_PER_EXTRACTION_TASK)
     results: list = []
     if chunks:
-        with extraction_task_runner(executor, max_workers=min(workers, len(chunks))) as runner:
+        with (api_for_workers(),
+              extraction_task_runner(executor, max_workers=min(workers, len(chunks))) as runner):
             futures = [
                 runner.submit(extract_aubio_features, {
                     "sha256s": [r.sha256 for r in chunk], "paths": [r.path for r in chunk],
@@ -281,9 +289,12 @@ def cluster(
     random_state: int,
 ) -> dict[str, MixtureFits]:
     """EM over every k and seed, on Spotify's features and on Aubio's, for the same tracks."""
+    aubio = warehouse.aubio_feature_frame(track_ids)
+    # Clips with no beat carry placeholder values the mixture must not fit.
+    unfit = unfit_for_clustering(aubio["tempo"].to_dict())
     frames = {
         "spotify": warehouse.spotify_feature_frame(track_ids)[list(SPOTIFY_CLUSTER_FEATURES)],
-        "aubio": warehouse.aubio_feature_frame(track_ids)[list(AUBIO_CLUSTER_FEATURES)],
+        "aubio": aubio.drop(index=list(unfit))[list(AUBIO_CLUSTER_FEATURES)],
     }
     common = [t for t in track_ids if t in frames["spotify"].index and t in frames["aubio"].index]
     progress = stage("mixture fits", 2 * len(ks) * n_seeds)
@@ -301,7 +312,7 @@ def cluster(
             continue
         fits[feature_set] = _raise_if_failed(result)
         warehouse.write(records.mixture_rows(run_id, fits[feature_set], matrix, common))
-    warehouse.write({"item_failures": records.failure_rows(run_id, "fit", failures, _utc_now())})
+    warehouse.write({"item_failures": records.failure_rows(run_id, "fit", failures | unfit, _utc_now())})
     progress.finish(", ".join(f"{name}: k={f.chosen_k}" for name, f in fits.items())
                     + "".join(f"; {name} failed: {why}" for name, why in failures.items()))
     return fits

@@ -20,15 +20,13 @@ from songmix.analysis.plots import (
     plot_feature_agreement,
     plot_information_criteria,
 )
+from songmix.analysis.report import SCATTER_FEATURES
 from songmix.audio.accuracy import key_weighted_score, tempo_accuracy
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES
 from songmix.em import fit_gmm, full_covariances, predict
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 from songmix.tasks.modeling import MixtureFits
 
-#: The two features the scatter plots show for each side (the notebook plotted
-#: acousticness against energy).
-SCATTER_FEATURES = {"spotify": ("acousticness", "energy"), "aubio": ("spectral_centroid_mean", "loudness")}
 
 #: The seed notebook's model: two components on these two Spotify features.
 NOTEBOOK_FEATURES = ("acousticness", "energy")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from prefect import task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import NO_CACHE
 
 from songmix.analysis.compare import compare_clusterings
 
@@ -98,8 +98,8 @@ def drift_between(previous: pd.DataFrame, current: pd.DataFrame, *, feature_set:
     )
 
 
-@task(name="measure-drift", task_run_name="measure-drift[{feature_set}]",
-      cache_policy=INPUTS + TASK_SOURCE)
+# Cheap to recompute: nothing worth persisting for a later run.
+@task(name="measure-drift", task_run_name="measure-drift[{feature_set}]", cache_policy=NO_CACHE)
 def measure_drift(previous: pd.DataFrame, current: pd.DataFrame, *, feature_set: str) -> Drift:
     """Drift of ``feature_set``'s chosen clustering since the previous run (see :func:`drift_between`)."""
     return drift_between(previous, current, feature_set=feature_set)

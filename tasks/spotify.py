@@ -9,6 +9,7 @@ Cache keys leave the endpoints out (the demo's port changes every run) and use t
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -40,14 +41,27 @@ NETWORK_RETRIES = dict(
 )
 
 
-@functools.lru_cache(maxsize=4)
+_CLIENT_LOCK = threading.Lock()
+
+
 def _client(endpoints: SpotifyEndpoints, source_name: str) -> spotipy.Spotify:
-    """One client per process and endpoints; credentials are resolved here, never passed."""
+    """One client per process and endpoints, shared by the task threads."""
+    # Without the lock, the first tasks (4 threads) would each build a client and ask for a
+    # token of their own.
+    with _CLIENT_LOCK:
+        return _authorized_client(endpoints, source_name)
+
+
+@functools.lru_cache(maxsize=4)
+def _authorized_client(endpoints: SpotifyEndpoints, source_name: str) -> spotipy.Spotify:
+    """A client holding its token; credentials are resolved here, never passed."""
     if source_name == "demo":
         credentials = SpotifyCredentials(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
     else:
         credentials = load_spotify_credentials()
-    return make_spotify_client(endpoints, credentials)
+    client = make_spotify_client(endpoints, credentials)
+    client.auth_manager.get_access_token(as_dict=False)
+    return client
 
 
 def _utc_now() -> datetime:

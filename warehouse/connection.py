@@ -82,7 +82,10 @@ def validate_path(path: Path, *, for_writing: bool) -> None:
 
 
 def _is_lock_conflict(error: duckdb.Error) -> bool:
-    return "lock" in str(error).lower()
+    # Match DuckDB's own wording: "lock" alone also occurs in "block" (a corrupt file's
+    # checksum error), which must fail at once rather than be waited out.
+    message = str(error)
+    return "Could not set lock" in message or "Conflicting lock" in message
 
 
 @contextlib.contextmanager
@@ -102,7 +105,10 @@ def connect(
                         f"{path} stayed locked by another process for {lock_timeout_s:.0f} s; "
                         "try again when the running stage has written"
                     ) from None
-                raise WarehouseError(f"cannot open {path}: {error}") from None
+                raise WarehouseError(
+                    f"cannot open {path}: {error}; the file is left as it is — restore it from "
+                    "a backup or pass a new --db"
+                ) from None
             time.sleep(_LOCK_RETRY_INTERVAL_S)
         except duckdb.Error as error:
             raise WarehouseError(f"cannot open {path} as a DuckDB warehouse: {error}") from None
@@ -112,17 +118,15 @@ def connect(
         connection.close()
 
 
-def _current_version(connection: duckdb.DuckDBPyConnection) -> int:
-    has_table = connection.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
-    ).fetchone()[0]
-    if not has_table:
-        return 0
-    return connection.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+def _applied_versions(connection: duckdb.DuckDBPyConnection) -> set[int]:
+    return {version for (version,) in connection.execute("SELECT version FROM schema_version").fetchall()}
 
 
 def migrate(connection: duckdb.DuckDBPyConnection) -> int:
-    """Apply every migration newer than the file's version, each in its own transaction.
+    """Apply every migration the file has not recorded, in order, each in its own transaction.
+
+    A number missing below the file's newest (migrations written in parallel and merged
+    out of order) is applied too, so every file ends with the same schema.
 
     Returns the schema version the file is at afterwards.
 
@@ -138,7 +142,8 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> int:
     connection.execute(
         "COMMENT ON TABLE schema_version IS 'Migrations applied to this file, in order.'"
     )
-    current = _current_version(connection)
+    applied = _applied_versions(connection)
+    current = max(applied, default=0)
     newest = schema_version_of_code()
     if current > newest:
         raise WarehouseError(
@@ -146,7 +151,7 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> int:
             f"{newest}; upgrade songmix (pip install -U songmix) to open it"
         )
     for version, name, sql in _migrations():
-        if version <= current:
+        if version in applied:
             continue
         connection.execute("BEGIN TRANSACTION")
         try:

@@ -92,10 +92,3 @@ def chosen_assignments(warehouse: Warehouse, run_id: str) -> pd.DataFrame:
             [run_id],
         ).df()
 
-
-def run_drift_rows(warehouse: Warehouse, run_id: str) -> pd.DataFrame:
-    """The stored drift of ``run_id`` against its previous run, one row per feature set."""
-    with warehouse.reading() as connection:
-        return connection.execute(
-            "SELECT * FROM run_drift WHERE run_id = ? ORDER BY feature_set", [run_id]
-        ).df()

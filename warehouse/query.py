@@ -152,3 +152,50 @@ def track_features(path: Path | str, track_id: str) -> dict[str, pd.DataFrame]:
             [track_id],
         ),
     }
+
+
+#: File formats ``export_warehouse`` writes, with DuckDB's COPY options for each.
+EXPORT_FORMATS = {"parquet": "(FORMAT parquet)", "csv": "(FORMAT csv, HEADER)"}
+
+
+def export_warehouse(
+    path: Path | str, directory: Path | str, *, file_format: str = "parquet"
+) -> dict[str, int]:
+    """Write every table and view to ``directory/<name>.<format>``, one file each.
+
+    The warehouse is opened read-only (a running pipeline only has to pause for the copy);
+    names come from DuckDB's own catalog, quoted, and each file path is a parameter.
+
+    Returns
+    -------
+    dict
+        Rows written per table or view name.
+
+    Raises
+    ------
+    ValueError
+        Unknown format, or ``directory`` is a file or lies in a missing folder.
+    """
+    if file_format not in EXPORT_FORMATS:
+        raise ValueError(f"--format must be one of {sorted(EXPORT_FORMATS)} (got {file_format!r})")
+    path, directory = Path(path), Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory} is a file; give export a folder")
+    if not directory.parent.is_dir():
+        raise ValueError(f"folder {directory.parent} does not exist; create it first")
+    validate_path(path, for_writing=False)
+    written = {}
+    with connect(path, read_only=True, lock_timeout_s=5.0) as connection:
+        _check_version(connection, path)
+        directory.mkdir(exist_ok=True)
+        names = [name for (name,) in connection.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal "
+            "ORDER BY 1").fetchall()]
+        for name in names:
+            quoted = '"' + name.replace('"', '""') + '"'
+            target = directory / f"{name}.{file_format}"
+            connection.execute(f"COPY (SELECT * FROM {quoted}) TO ? {EXPORT_FORMATS[file_format]}",
+                               [str(target)])
+            written[name] = connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
+    return written

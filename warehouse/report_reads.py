@@ -34,7 +34,8 @@ _REPORT_QUERIES: dict[str, str] = {
     "fit_curves": "SELECT feature_set, k, seed, bic, aic FROM gmm_fits "
                   "WHERE run_id = ? AND bic IS NOT NULL ORDER BY feature_set, k, seed",
     "models": "SELECT feature_set, k, features, scaler_mean, scaler_scale, n_samples, track_ids "
-              "FROM gmm_models WHERE run_id = ? AND chosen ORDER BY feature_set",
+              "FROM gmm_models WHERE run_id = ? AND chosen "
+              "ORDER BY feature_set = 'spotify' DESC, feature_set",
     "components": "SELECT c.feature_set, c.k, c.component, c.weight, c.mean_original, c.covariance "
                   "FROM gmm_components c JOIN gmm_models m USING (run_id, feature_set, k) "
                   "WHERE c.run_id = ? AND m.chosen ORDER BY c.feature_set, c.component",
@@ -70,6 +71,12 @@ def _open(path: Path | str):
     return connect(path, read_only=True, lock_timeout_s=5.0)
 
 
+def _has_report_marts(connection) -> bool:
+    """False for a warehouse last written before the report marts existed (schema < 3)."""
+    return bool(connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'cluster_profiles'").fetchone()[0])
+
+
 def report_tables(path: Path | str, run_id: str | None = None) -> dict[str, pd.DataFrame]:
     """Every table the report of one run needs, by name (see ``_REPORT_QUERIES``).
 
@@ -87,6 +94,9 @@ def report_tables(path: Path | str, run_id: str | None = None) -> dict[str, pd.D
     """
     with _open(path) as connection:
         _check_version(connection, Path(path))
+        if not _has_report_marts(connection):
+            raise WarehouseError(f"{path} predates the report's tables; run `songmix run` once "
+                                 "with this songmix to upgrade it and compute them")
         if run_id is None:
             found = connection.execute(_LATEST_COMPARED_RUN).fetchone()
             if found is None:
@@ -111,6 +121,8 @@ def matched_cluster_names(path: Path | str, run_id: str) -> pd.DataFrame:
     """
     with _open(path) as connection:
         _check_version(connection, Path(path))
+        if not _has_report_marts(connection):
+            return pd.DataFrame(columns=["side", "cluster", "cluster_name", "partner", "partner_name"])
         return connection.execute(
             "WITH named AS (SELECT DISTINCT side, cluster, pair, cluster_name FROM cluster_profiles "
             "  WHERE run_id = ? AND left_set = 'spotify' AND right_set = 'aubio') "

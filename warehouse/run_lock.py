@@ -49,9 +49,11 @@ def holding_run_lock(
     Raises
     ------
     WarehouseError
-        The lock stayed taken for ``timeout_s``.
+        The warehouse's folder is missing, or the lock stayed taken for ``timeout_s``.
     """
     path = lock_path(Path(db_path))
+    if not path.parent.is_dir():
+        raise WarehouseError(f"folder {path.parent} does not exist; create it or choose another --db")
     with path.open("a+") as handle:
         if not _try_lock(handle):
             holder = path.read_text().strip() or "unknown"

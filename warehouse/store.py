@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
+from songmix.warehouse.checks import check_written
 from songmix.warehouse.connection import WarehouseError, connect, migrate, validate_path
 
 #: Natural key of every table the writer may touch.
@@ -58,6 +62,57 @@ def _quoted(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def _as_arrow(rows: pd.DataFrame | pa.Table) -> pa.Table:
+    """``rows`` as an Arrow table: DuckDB scans Arrow list columns (``probabilities``)
+    several times faster than a pandas column of per-row arrays."""
+    if isinstance(rows, pa.Table):
+        return rows
+    try:
+        return pa.Table.from_pandas(rows, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise WarehouseError(f"rows cannot be stored as typed columns: {error}") from None
+
+
+def _may_hold_keys_of(connection: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...]) -> bool:
+    """False when ``table`` certainly holds none of the incoming keys (a new run's rows).
+
+    Deleting through a PRIMARY KEY index is costly even when nothing matches; a key that
+    starts with run_id lets a cheap scan rule the whole delete out.
+    """
+    if key[0] != "run_id":
+        return True
+    return connection.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {_quoted(table)} "
+        "WHERE run_id IN (SELECT DISTINCT run_id FROM incoming_rows))"
+    ).fetchone()[0]
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def _mark_interrupted_runs(connection: duckdb.DuckDBPyConnection, host: str) -> None:
+    """Mark failed the runs still 'running' whose writer process on ``host`` is gone."""
+    running = connection.execute(
+        "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL",
+        [host],
+    ).fetchall()
+    for run_id, pid in running:
+        if pid != os.getpid() and not _process_exists(pid):
+            connection.execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?, "
+                "error = 'interrupted: its process ended without finishing the run' "
+                "WHERE run_id = ?",
+                [_now(), run_id],
+            )
+
+
 class Warehouse:
     """A DuckDB warehouse file, opened for one transaction at a time.
 
@@ -95,16 +150,24 @@ class Warehouse:
     # -- generic idempotent write ------------------------------------------------------
     @staticmethod
     def replace_rows(
-        connection: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame
+        connection: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame | pa.Table
     ) -> int:
-        """Insert ``rows`` into ``table``, replacing rows with the same natural key.
+        """Insert ``rows`` into ``table``, replacing rows with the same natural key, then
+        run the table's checks (:mod:`songmix.warehouse.checks`) on the runs written.
 
         Returns the number of rows written. Columns are matched by name; a column the
-        table lacks is an error, so a typo cannot silently drop data.
+        table lacks is an error, so a typo cannot silently drop data. A key repeated within
+        ``rows`` breaks the table's PRIMARY KEY: the stage produced duplicates.
+
+        Raises
+        ------
+        WarehouseError
+            Unknown table or column, repeated keys, a constraint or a check broken; the
+            caller's transaction must roll back (``write`` does).
         """
         if table not in TABLE_KEYS:
             raise WarehouseError(f"unknown table {table!r}")
-        if rows.empty:
+        if len(rows) == 0:
             return 0
         key = TABLE_KEYS[table]
         table_columns = {
@@ -113,33 +176,34 @@ class Warehouse:
                 "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]
             ).fetchall()
         }
-        unknown = sorted(set(rows.columns) - table_columns)
+        incoming = _as_arrow(rows)
+        unknown = sorted(set(incoming.column_names) - table_columns)
         if unknown:
             raise WarehouseError(f"{table} has no columns {unknown}")
-        duplicated = rows.duplicated(subset=list(key))
-        if duplicated.any():
-            raise WarehouseError(
-                f"{int(duplicated.sum())} rows for {table} repeat a key {key}; "
-                "the stage produced duplicates"
-            )
-        connection.register("incoming_rows", rows)
+        connection.register("incoming_rows", incoming)
         try:
-            match = " AND ".join(
-                f"{_quoted(table)}.{_quoted(c)} = incoming_rows.{_quoted(c)}" for c in key
-            )
-            connection.execute(
-                f"DELETE FROM {_quoted(table)} USING incoming_rows WHERE {match}"
-            )
-            columns = ", ".join(_quoted(c) for c in rows.columns)
-            connection.execute(
-                f"INSERT INTO {_quoted(table)} ({columns}) SELECT {columns} FROM incoming_rows"
-            )
+            if _may_hold_keys_of(connection, table, key):
+                match = " AND ".join(
+                    f"{_quoted(table)}.{_quoted(c)} = incoming_rows.{_quoted(c)}" for c in key
+                )
+                connection.execute(f"DELETE FROM {_quoted(table)} USING incoming_rows WHERE {match}")
+            columns = ", ".join(_quoted(c) for c in incoming.column_names)
+            try:
+                connection.execute(
+                    f"INSERT INTO {_quoted(table)} ({columns}) SELECT {columns} FROM incoming_rows"
+                )
+            except duckdb.ConstraintException as error:
+                raise WarehouseError(f"check failed, stage not written: {table}: {error}") from None
+            check_written(connection, table, "SELECT DISTINCT run_id FROM incoming_rows")
         finally:
             connection.unregister("incoming_rows")
-        return len(rows)
+        return incoming.num_rows
 
-    def write(self, tables: Mapping[str, pd.DataFrame]) -> dict[str, int]:
-        """Write several tables in one transaction; returns rows written per table."""
+    def write(self, tables: Mapping[str, pd.DataFrame | pa.Table]) -> dict[str, int]:
+        """Write several tables in one transaction; returns rows written per table.
+
+        Every table's checks run before COMMIT: a broken rule rolls the whole stage back.
+        """
         with self.transaction() as connection:
             return {name: self.replace_rows(connection, name, rows) for name, rows in tables.items()}
 
@@ -153,8 +217,15 @@ class Warehouse:
         code_version: str,
         flow_run_id: str | None,
     ) -> None:
-        """Record a run as running (a resumed run keeps its original start time)."""
+        """Record a run as running (a resumed run keeps its original start time).
+
+        Runs left 'running' by a process of this machine that no longer exists (killed,
+        crashed) are marked failed with reason 'interrupted' first: their finished stages
+        stay, and this run redoes only what they lacked.
+        """
+        host = socket.gethostname()
         with self.transaction() as connection:
+            _mark_interrupted_runs(connection, host)
             existing = connection.execute(
                 "SELECT started_at FROM runs WHERE run_id = ?", [run_id]
             ).fetchone()
@@ -162,8 +233,9 @@ class Warehouse:
             connection.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
             connection.execute(
                 "INSERT INTO runs (run_id, flow_run_id, source, parameters, code_version, "
-                "started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
-                [run_id, flow_run_id, source, json.dumps(dict(parameters)), code_version, started_at],
+                "started_at, status, host, pid) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                [run_id, flow_run_id, source, json.dumps(dict(parameters)), code_version,
+                 started_at, host, os.getpid()],
             )
 
     def finish_run(

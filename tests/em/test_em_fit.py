@@ -10,6 +10,7 @@ import pytest
 
 import songmix.em._estep as estep
 import songmix.em._init as init_module
+import songmix.em._mstep as mstep
 from songmix import em
 
 
@@ -150,6 +151,30 @@ def test_blocks_threads_and_uncached_features_give_the_same_fit(monkeypatch, mak
     assert blocked.log_likelihood == pytest.approx(reference.log_likelihood, abs=1e-10)
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_few_and_many_covariances_get_the_same_precision_factors(monkeypatch, covariance_type):
+    # Up to _FEW_MATRICES matrices go to LAPACK one by one, more to numpy's batched routines.
+    rng = np.random.default_rng(3)
+    mixing = rng.normal(size=(3, 2, 3, 3))
+    covariances = mixing @ mixing.transpose(0, 1, 3, 2) + 0.1 * np.eye(3)
+    covariances[1, 1] = -np.eye(3)  # not positive definite: seed 1 fails at component 1
+    if covariance_type == "tied":
+        covariances = covariances[:, 1]
+    results = {}
+    for few in (0, 100):
+        monkeypatch.setattr(mstep, "_FEW_MATRICES", few)
+        results[few] = mstep.precisions_cholesky(covariances.copy(), covariance_type)
+    (batched, batched_bad), (per_matrix, per_matrix_bad) = results[0], results[100]
+    np.testing.assert_allclose(per_matrix, batched, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(per_matrix_bad, batched_bad)
+    assert list(batched_bad) == ([-1, 0, -1] if covariance_type == "tied" else [-1, 1, -1])
+    usable = batched_bad < 0
+    factors = batched[usable]
+    # U U' is the inverse of the covariance for the usable seeds.
+    product = covariances[usable] @ (factors @ np.swapaxes(factors, -1, -2))
+    np.testing.assert_allclose(product, np.broadcast_to(np.eye(3), product.shape), atol=1e-9)
+
+
 def test_kmeans_plusplus_on_a_subset_for_large_inputs(monkeypatch, blobs):
     X, labels = blobs
     monkeypatch.setattr(init_module, "_KMEANS_PLUSPLUS_MAX_SAMPLES", 50)
@@ -159,7 +184,7 @@ def test_kmeans_plusplus_on_a_subset_for_large_inputs(monkeypatch, blobs):
 
 def test_kmeans_plusplus_spreads_its_centers():
     X = np.concatenate([np.zeros((100, 2)), np.full((100, 2), 10.0), np.full((3, 2), -10.0)])
-    centers = init_module.kmeans_plusplus(X, 3, np.random.default_rng(0))
+    centers = init_module.kmeans_plusplus(X[None], 3, [np.random.default_rng(0)])[0]
     assert {tuple(c) for c in centers} == {(0.0, 0.0), (10.0, 10.0), (-10.0, -10.0)}
 
 

@@ -14,7 +14,7 @@ import soundfile
 from songmix.audio import synthetic
 from songmix.audio.decode import resample
 from songmix.audio.features import AUBIO_FEATURE_COLUMNS, UNFIT_FOR_CLUSTERING
-from songmix.audio.folder import file_sha256
+from songmix.audio.folder import file_sha256, track_id_of
 from songmix.flows.audio_dir import audio_dir_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -73,6 +73,10 @@ def _write_folder(folder, *, with_truth: bool) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def folder_runs(tmp_path_factory):
+    # Threads: worker processes are covered by test_flows_executors and the demo pipeline
+    # test; here their start-up would only add seconds.
+    executor = pytest.MonkeyPatch()
+    executor.setenv("SONGMIX_EXECUTOR", "threads")
     root = tmp_path_factory.mktemp("audio-dir")
     with_truth, without_truth = root / "music", root / "plain"
     with_truth.mkdir(), without_truth.mkdir()
@@ -81,9 +85,16 @@ def folder_runs(tmp_path_factory):
         (without_truth / name).parent.mkdir(parents=True, exist_ok=True)
         (without_truth / name).write_bytes((with_truth / name).read_bytes())
     db = root / "w.duckdb"
-    first = audio_dir_pipeline(with_truth, db_path=db, out_dir=root / "out", **OPTIONS)
-    second = audio_dir_pipeline(without_truth, db_path=db, out_dir=root / "out2", **OPTIONS)
+    try:
+        first = audio_dir_pipeline(with_truth, db_path=db, out_dir=root / "out", **OPTIONS)
+        second = audio_dir_pipeline(without_truth, db_path=db, out_dir=root / "out2", **OPTIONS)
+    finally:
+        executor.undo()
     return db, with_truth, failing, first, second
+
+
+def _id(folder, name: str) -> str:
+    return track_id_of(folder / name)
 
 
 def _frame(db, sql, *params) -> pd.DataFrame:
@@ -114,22 +125,22 @@ def test_every_analysed_file_has_finite_features_and_flags_say_why(folder_runs):
     features = _frame(db, "select a.track_id, x.* from audio_files a join aubio_features x "
                       "using (sha256) where a.run_id = ?", first.run_id).set_index("track_id")
     assert np.isfinite(features[list(AUBIO_FEATURE_COLUMNS)].to_numpy(dtype=float)).all()
-    assert {"capped", "silent"} <= set(features.loc["file:bad/two_hours.wav", "flags"].split(","))
-    assert "silent" in features.loc["file:bad/silence.wav", "flags"]
-    assert features.loc["file:bad/low_rate.wav", "tempo"] == pytest.approx(120.0, rel=0.04)
-    assert features.loc["file:bad/high_rate.flac", "tempo"] == pytest.approx(120.0, rel=0.04)
+    assert {"capped", "silent"} <= set(features.loc[_id(folder, "bad/two_hours.wav"), "flags"].split(","))
+    assert "silent" in features.loc[_id(folder, "bad/silence.wav"), "flags"]
+    assert features.loc[_id(folder, "bad/low_rate.wav"), "tempo"] == pytest.approx(120.0, rel=0.04)
+    assert features.loc[_id(folder, "bad/high_rate.flac"), "tempo"] == pytest.approx(120.0, rel=0.04)
 
 
 def test_files_without_a_tempo_are_left_out_of_the_fit_with_a_reason(folder_runs):
-    db, _, _, first, _ = folder_runs
+    db, folder, _, first, _ = folder_runs
     left_out = _frame(db, "select item_id, reason from item_failures where run_id = ? and "
                       "stage = 'fit'", first.run_id).set_index("item_id")["reason"]
-    assert {"file:bad/silence.wav", "file:bad/two_hours.wav"} <= set(left_out.index)
+    assert {_id(folder, "bad/silence.wav"), _id(folder, "bad/two_hours.wav")} <= set(left_out.index)
     assert set(left_out) == {UNFIT_FOR_CLUSTERING}
     fitted = set(_frame(db, "select track_id from gmm_assignments where run_id = ?",
                         first.run_id)["track_id"])
     assert fitted.isdisjoint(left_out.index)
-    assert {f"file:{name}" for name in GOOD_SONGS} <= fitted
+    assert {_id(folder, name) for name in GOOD_SONGS} <= fitted
 
 
 def test_truth_csv_gives_accuracy_and_a_comparison(folder_runs):

@@ -1,8 +1,8 @@
 """Drift between runs, failure behaviour, reruns from cache, and one run at a time.
 
-Three runs of the small demo into one warehouse: 40 tracks, then 50 (the demo's track ids
-are hashed from their position, so the 50-track catalog holds the 40 first ids plus 10 new),
-then a 50-track run with 3 seeds whose comparison fails once and is rerun.
+Runs of the small demo into one warehouse: 30 tracks, then 36 whose comparison fails once,
+then that run again. The demo's track ids are hashed from their position, so the 36-track
+catalog holds the 30 first ids plus 6 new ones.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import pytest
 
 from songmix.flows import pipeline as pipeline_module
 from songmix.flows.pipeline import pipeline
+from songmix.flows.recluster import recluster
 from songmix.sources.demo_catalog import generate_catalog
 from songmix.tasks.drift import drift_between
 from songmix.warehouse.connection import WarehouseError
 from songmix.warehouse.run_lock import holding_run_lock, lock_path
+from songmix.warehouse.store import Warehouse
 
 SMALL = dict(source="demo", demo_groups=2, ks=[2, 3], n_seeds=2)
 
@@ -60,7 +62,7 @@ def test_repeated_tracks_are_refused():
 
 
 def test_the_demo_catalogs_share_their_first_track_ids():
-    small, large = (generate_catalog(n, n_groups=2) for n in (40, 50))
+    small, large = (generate_catalog(n, n_groups=2) for n in (30, 36))
     small_ids = {t["id"] for t in small.tracks}
     assert small_ids < {t["id"] for t in large.tracks}
 
@@ -91,11 +93,10 @@ def _take(db, acquired):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, prefect_harness):
-    """Runs of 40 then 50 tracks, then a 3-seed run failing in its comparison, then its rerun."""
+    """A 30-track run, then a 36-track run failing in its comparison, then its rerun."""
     root = tmp_path_factory.mktemp("drift")
     paths = dict(db_path=root / "w.duckdb", data_dir=root / "data", out_dir=root / "out")
-    first = pipeline(n_tracks=40, **SMALL, **paths)
-    second = pipeline(n_tracks=50, **SMALL, **paths)
+    first = pipeline(n_tracks=30, **SMALL, **paths)
     real_compare = pipeline_module.compare
 
     def broken_compare(*args, **kwargs):
@@ -104,57 +105,74 @@ def runs(tmp_path_factory, prefect_harness):
     pipeline_module.compare = broken_compare
     try:
         with pytest.raises(RuntimeError, match="on purpose"):
-            pipeline(n_tracks=50, **(SMALL | {"n_seeds": 3}), **paths)
+            pipeline(n_tracks=36, **SMALL, **paths)
     finally:
         pipeline_module.compare = real_compare
-    rerun = pipeline(n_tracks=50, **(SMALL | {"n_seeds": 3}), **paths)
-    return paths["db_path"], first, second, rerun
+    rerun = pipeline(n_tracks=36, **SMALL, **paths)
+    return paths["db_path"], first, rerun
 
 
 @pytest.mark.slow
 def test_the_first_run_on_a_source_has_no_drift(runs):
-    db, first, *_ = runs
+    db, first, _ = runs
     assert _rows(db, "select count(*) from run_drift where run_id = ?", first.run_id) == [(0,)]
 
 
 @pytest.mark.slow
-def test_a_grown_catalog_drifts_by_its_new_tracks(runs):
-    db, first, second, _ = runs
-    found = _rows(db, "select feature_set, previous_run_id, n_common, n_new, n_vanished, new_tracks, "
-                      "parameter_changes from run_drift where run_id = ? order by 1", second.run_id)
-    assert [row[0] for row in found] == ["aubio", "spotify"]
-    new_ids = sorted(t["id"] for t in generate_catalog(50, n_groups=2).tracks[40:])
-    for _, previous, n_common, n_new, n_vanished, new_tracks, changes in found:
-        assert previous == first.run_id
-        assert (n_common, n_new, n_vanished) == (40, 10, 0)
-        assert sorted(new_tracks) == new_ids
-        assert json.loads(changes) == {"n_tracks": [40, 50]}
-
-
-@pytest.mark.slow
-def test_a_failed_run_records_its_reason(runs):
+def test_a_failed_run_records_its_reason_and_no_drift(runs):
     db, *_ = runs
     assert _rows(db, "select error from runs where status = 'failed'") == [
         ("RuntimeError: comparison broke on purpose",)]
+    assert _rows(db, "select count(*) from run_drift join runs using (run_id) "
+                     "where status = 'failed'") == [(0,)]
 
 
 @pytest.mark.slow
-def test_the_rerun_reuses_cached_fits_and_matches_the_previous_run(runs):
+def test_a_grown_catalog_drifts_by_its_new_tracks_since_the_last_completed_run(runs):
+    db, first, rerun = runs
+    found = _rows(db, "select feature_set, previous_run_id, n_common, n_new, n_vanished, new_tracks, "
+                      "parameter_changes from run_drift where run_id = ? order by 1", rerun.run_id)
+    assert [row[0] for row in found] == ["aubio", "spotify"]
+    new_ids = sorted(t["id"] for t in generate_catalog(36, n_groups=2).tracks[30:])
+    for _, previous, n_common, n_new, n_vanished, new_tracks, changes in found:
+        assert previous == first.run_id
+        assert (n_common, n_new, n_vanished) == (30, 6, 0)
+        assert sorted(new_tracks) == new_ids
+        assert json.loads(changes) == {"n_tracks": [30, 36]}
+
+
+@pytest.mark.slow
+def test_the_rerun_of_a_failed_run_reuses_its_cached_fits(runs):
     from prefect import get_client
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
     from prefect.client.schemas.sorting import TaskRunSort
 
-    db, _, second, rerun = runs
+    db, _, rerun = runs
     with get_client(sync_client=True) as client:
         fits = client.read_task_runs(
             task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="fit-mixtures[")),
             sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=4)
     # The failed run fitted both feature sets; its rerun took both fits from the cache.
     assert [run.state.name for run in fits] == ["Cached", "Cached", "Completed", "Completed"]
-    # Its drift is measured against the last completed run, not the failed one.
-    found = _rows(db, "select previous_run_id, n_common, n_new, n_vanished, parameter_changes "
-                      "from run_drift where run_id = ?", rerun.run_id)
-    assert len(found) == 2
-    assert all(row[:4] == (second.run_id, 50, 0, 0) for row in found)
-    assert json.loads(found[0][4]) == {"n_seeds": [2, 3]}
     assert _rows(db, "select status from runs where run_id = ?", rerun.run_id) == [("completed",)]
+
+
+@pytest.mark.slow
+def test_reclustering_from_the_warehouse_is_a_run_with_its_own_drift(runs, tmp_path):
+    db, _, rerun = runs
+    again = recluster(ks=[2, 3], n_seeds=2, random_state=1, db_path=db, out_dir=tmp_path)
+    assert _rows(db, "select source, status, parameters->>'reclustered_from' from runs where run_id = ?",
+                 again.run_id) == [("demo", "completed", rerun.run_id)]
+    assert again.n_tracks == 36
+    found = _rows(db, "select previous_run_id, n_common, n_new, n_vanished from run_drift "
+                      "where run_id = ?", again.run_id)
+    assert found == [(rerun.run_id, 36, 0, 0)] * 2
+
+
+def test_reclustering_without_a_completed_run_says_what_to_do(tmp_path, prefect_harness):
+    with pytest.raises(WarehouseError, match="run `songmix run` first"):
+        recluster(db_path=tmp_path / "missing.duckdb", out_dir=tmp_path)
+    assert not (tmp_path / "missing.duckdb").exists()
+    Warehouse(tmp_path / "empty.duckdb")
+    with pytest.raises(ValueError, match="no completed run to re-cluster"):
+        recluster(db_path=tmp_path / "empty.duckdb", out_dir=tmp_path)

@@ -32,6 +32,3 @@ CREATE TABLE csv_genres (
 COMMENT ON TABLE csv_genres IS 'Genre label of each imported track, from the data set''s genre column; clusterings of the run are also scored against it.';
 COMMENT ON COLUMN csv_genres.genre IS 'The label as written in the file (first one, for a track listed under several).';
 
-CREATE VIEW failed_items AS
-SELECT run_id, stage, item_id, reason, recorded_at FROM item_failures;
-COMMENT ON VIEW failed_items IS 'Every item a run could not fetch, download, extract or fit, with the reason (the item_failures table, under the name the docs use).';

@@ -1,0 +1,146 @@
+"""Warehouse write and view speed, side by side.
+
+Writes N ``gmm_assignments`` rows (a list column ``probabilities`` of k values per row, as
+``records.mixture_rows`` builds them) three ways, each into a fresh file:
+
+* ``pandas``: the earlier writer — the DataFrame registered as is, DELETE USING, INSERT;
+* ``Warehouse.write``: Arrow conversion, the delete skipped for a new run, checks before COMMIT;
+* the same INSERT into a copy of the table without its PRIMARY KEY (the index's share).
+
+Then rewrites a slice of existing keys (the idempotent replace path), and times
+``select * from track_clusters`` over a run of M tracks. Targets (issue 4): >= 1 M rows/s
+write, view < 1 s.
+
+    python benchmarks/warehouse.py [--rows 1000000] [--tracks 100000] [--replace-rows 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from songmix.warehouse.connection import connect
+from songmix.warehouse.query import run_query
+from songmix.warehouse.store import Warehouse
+
+K = 8
+
+
+def assignment_rows(n_rows: int, *, run_id: str, feature_set: str = "spotify", seed: int = 0) -> pd.DataFrame:
+    """``gmm_assignments`` rows shaped like the pipeline's: (n_rows, 7) with a list column."""
+    probabilities = np.random.default_rng(seed).dirichlet(np.ones(K), size=n_rows)
+    labels = probabilities.argmax(axis=1)
+    return pd.DataFrame({
+        "run_id": run_id, "feature_set": feature_set, "k": K,
+        "track_id": [f"t{i:08d}" for i in range(n_rows)], "cluster": labels,
+        "probability": probabilities[np.arange(n_rows), labels],
+        "probabilities": list(probabilities),
+    })
+
+
+def _timed(action) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads) of ``action()``: on a shared machine the CPU time
+    shows the work done when the wall clock mostly shows waiting for a core."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    action()
+    return time.perf_counter() - started, time.process_time() - cpu_started
+
+
+def write_pandas(path: Path, rows: pd.DataFrame) -> None:
+    """The earlier write path: the DataFrame scanned by DuckDB's pandas reader."""
+    with connect(path, read_only=False) as connection:
+        connection.execute("BEGIN TRANSACTION")
+        connection.register("incoming_rows", rows)
+        connection.execute(
+            "DELETE FROM gmm_assignments USING incoming_rows WHERE "
+            + " AND ".join(f"gmm_assignments.{c} = incoming_rows.{c}"
+                           for c in ("run_id", "feature_set", "k", "track_id")))
+        connection.execute("INSERT INTO gmm_assignments SELECT * FROM incoming_rows")
+        connection.execute("COMMIT")
+
+
+def write_without_index(path: Path, rows: pd.DataFrame) -> None:
+    """Warehouse.write's Arrow insert into an index-free copy of the table."""
+    import pyarrow as pa
+
+    with connect(path, read_only=False) as connection:
+        connection.execute("CREATE TABLE unindexed AS FROM gmm_assignments LIMIT 0")
+        connection.register("incoming_rows", pa.Table.from_pandas(rows, preserve_index=False))
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute("INSERT INTO unindexed SELECT * FROM incoming_rows")
+        connection.execute("COMMIT")
+
+
+def view_fixture(warehouse: Warehouse, n_tracks: int) -> None:
+    """A completed run of ``n_tracks`` tracks with chosen models on both feature sets."""
+    run_id = "bench-view"
+    warehouse.start_run(run_id, source="demo", parameters={}, code_version="bench", flow_run_id=None)
+    ids = [f"t{i:08d}" for i in range(n_tracks)]
+    models = pd.DataFrame([{
+        "run_id": run_id, "feature_set": feature_set, "k": K, "covariance_type": "full",
+        "chosen": True, "features": ["x"], "scaler_mean": [0.0], "scaler_scale": [1.0],
+        "log_likelihood": 0.0, "bic": 0.0, "aic": 0.0, "n_samples": n_tracks, "track_ids": ids,
+    } for feature_set in ("spotify", "aubio")])
+    warehouse.write({
+        "tracks": pd.DataFrame({"track_id": ids, "name": "song", "artists": "someone", "run_id": run_id}),
+        "run_tracks": pd.DataFrame({"run_id": run_id, "track_id": ids, "position": np.arange(n_tracks)}),
+        "gmm_models": models,
+        "gmm_assignments": pd.concat([assignment_rows(n_tracks, run_id=run_id, feature_set=s, seed=i)
+                                      for i, s in enumerate(("spotify", "aubio"))], ignore_index=True),
+    })
+    warehouse.finish_run(run_id, status="completed", counts={})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--tracks", type=int, default=100_000)
+    parser.add_argument("--replace-rows", type=int, default=100_000)
+    args = parser.parse_args()
+    rows = assignment_rows(args.rows, run_id="bench")
+    print(f"duckdb {duckdb.__version__}, {duckdb.connect().execute('select current_setting(?)', ['threads']).fetchone()[0]} threads; "
+          f"{args.rows:,} gmm_assignments rows, k = {K}")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        seconds = {}
+        for name, write in (("pandas (earlier path)", write_pandas),
+                            ("Warehouse.write", lambda p, r: Warehouse(p).write({"gmm_assignments": r})),
+                            ("no PRIMARY KEY (reference)", write_without_index)):
+            path = folder / f"{len(seconds)}.duckdb"
+            Warehouse(path)
+            seconds[name] = _timed(lambda: write(path, rows))
+        baseline = seconds["pandas (earlier path)"][0]
+        for name, (spent, cpu) in seconds.items():
+            print(f"  write {name:<28} {spent:7.2f} s  {args.rows / spent:>12,.0f} rows/s  "
+                  f"({baseline / spent:4.1f}x the earlier path; CPU {cpu:.2f} s)")
+
+        replace = rows.iloc[: args.replace_rows]
+        warehouse = Warehouse(folder / "1.duckdb")
+        spent, cpu = _timed(lambda: warehouse.write({"gmm_assignments": replace}))
+        print(f"  replace {len(replace):,} existing keys (Warehouse.write): {spent:.2f} s, "
+              f"{len(replace) / spent:,.0f} rows/s (CPU {cpu:.2f} s)")
+
+        view_path = folder / "view.duckdb"
+        warehouse = Warehouse(view_path)
+        view_fixture(warehouse, args.tracks)
+        for attempt in ("first", "second"):
+            frame = None
+
+            def query():
+                nonlocal frame
+                frame = run_query(view_path, "select * from track_clusters")
+
+            spent, cpu = _timed(query)
+            assert len(frame) == args.tracks and frame["aubio_cluster"].notna().all()
+            print(f"  select * from track_clusters, {args.tracks:,} tracks ({attempt}, open + query "
+                  f"+ DataFrame): {spent:.2f} s (CPU {cpu:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Re-cluster from what the warehouse holds: no search, no download, no extraction.
+
+Fits the mixtures again on the stored Spotify and Aubio features of an earlier run's tracks
+(other seeds, other k, another covariance type), compares the clusterings, and measures the
+drift from the previous run on the same source. Recorded as a run of its own, with
+``reclustered_from`` among its parameters.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from songmix.flows.drift import drift
+from songmix.flows.pipeline import DEFAULT_KS, validate_parameters
+from songmix.flows.progress import publish_report
+from songmix.flows.reporting import RunSummary, compare, publish_summary
+from songmix.flows.settings import default_db_path, default_out_dir
+from songmix.flows.stages import cluster
+from songmix.warehouse.connection import validate_path
+from songmix.warehouse.drift_reads import latest_completed_run, run_source, run_track_ids
+from songmix.warehouse.run_lock import one_run_at_a_time
+from songmix.warehouse.store import Warehouse
+
+
+@flow(name="songmix-recluster", log_prints=True)
+@one_run_at_a_time(default_db_path)
+def recluster(
+    from_run_id: str | None = None,
+    k: int | None = None,
+    ks: list[int] = DEFAULT_KS,
+    n_seeds: int = 10,
+    covariance_type: str = "full",
+    random_state: int = 0,
+    db_path: Path | None = None,
+    out_dir: Path | None = None,
+) -> RunSummary:
+    """Cluster the tracks of run ``from_run_id`` (default: the latest completed run) again.
+
+    Raises
+    ------
+    WarehouseError
+        There is no warehouse at ``db_path``.
+    ValueError
+        The warehouse holds no completed run, or no run ``from_run_id``.
+    """
+    db_path, out_dir = db_path or default_db_path(), out_dir or default_out_dir()
+    validate_path(db_path, for_writing=False)
+    warehouse = Warehouse(db_path)
+    from_run_id = from_run_id or latest_completed_run(warehouse)
+    if from_run_id is None:
+        raise ValueError(f"{db_path} holds no completed run to re-cluster; run `songmix run` first")
+    source, track_ids = run_source(warehouse, from_run_id), run_track_ids(warehouse, from_run_id)
+    validate_parameters(n_tracks=max(len(track_ids), 1), k=k, ks=ks, n_seeds=n_seeds)
+    run_id = str(flow_run.get_id() or "local")
+    warehouse.start_run(
+        run_id, source=source, code_version=version("songmix"), flow_run_id=flow_run.get_id(),
+        parameters=dict(reclustered_from=from_run_id, k=k, ks=ks, n_seeds=n_seeds,
+                        covariance_type=covariance_type, random_state=random_state))
+    try:
+        fits = cluster(warehouse, run_id, track_ids, ks=sorted(set(ks) | ({k} if k else set())),
+                       fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
+                       random_state=random_state)
+        summary = compare(warehouse, run_id, track_ids, fits, out_dir=out_dir)
+        drifts = drift(warehouse, run_id, source=source)
+    except BaseException as error:
+        warehouse.finish_run(run_id, status="failed", counts=warehouse.table_counts(run_id),
+                             error=f"{type(error).__name__}: {error}")
+        raise
+    warehouse.finish_run(run_id, status="completed", counts=warehouse.table_counts(run_id))
+    publish_summary(summary)
+    publish_report("\n\n".join([summary.as_markdown(), "## Drift since the previous run",
+                                *(f"- {d.headline()}" for d in drifts)]), summary.plots)
+    return summary

@@ -1,0 +1,66 @@
+"""``songmix import-csv``: a Kaggle-shaped file loads as a csv:<name> run, bad rows land in
+rejected_rows, and the Spotify-side clustering is scored against the genre column."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "sources"))
+from test_sources_csv import BAD_ROWS, write_kaggle_csv  # noqa: E402
+
+from songmix.cli.main import main  # noqa: E402
+
+N_ROWS = 90
+
+
+@pytest.fixture(autouse=True)
+def _restore_spotipy_logging():
+    """``songmix.cli.main`` quiets spotipy's logger for the process; later tests need it back."""
+    logger = logging.getLogger("spotipy")
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
+
+def _rows(db: Path, sql: str, *params) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        return connection.execute(sql, list(params)).fetchall()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_import_csv_loads_rejects_and_scores_the_clustering_against_genres(tmp_path, capsys):
+    path = tmp_path / "spotify_tracks.csv"
+    expected_rejections = write_kaggle_csv(path, n=N_ROWS)
+    db = tmp_path / "w.duckdb"
+    assert main(["import-csv", str(path), "--name", "kaggle", "--db", str(db), "--ks", "2,3,4",
+                 "--seeds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"{N_ROWS - len(BAD_ROWS)} tracks loaded, {len(expected_rejections)} rows rejected" in out
+    [(run_id, status)] = _rows(db, "select run_id, status from runs where source = 'csv:kaggle'")
+    assert status == "completed"
+    assert _rows(db, "select count(*) from run_tracks where run_id = ?", run_id) == [(N_ROWS - len(BAD_ROWS),)]
+    assert _rows(db, "select distinct provider from spotify_features") == [("csv:kaggle",)]
+    assert _rows(db, "select count(*) from csv_genres where run_id = ?", run_id) == [(N_ROWS - len(BAD_ROWS),)]
+    rejected = dict(_rows(db, "select line_number, reason from rejected_rows where run_id = ?", run_id))
+    assert set(rejected) == set(expected_rejections)
+    # Three well-separated genres: the EM on the Spotify features should find them.
+    [(ari,)] = _rows(db, "select value from comparison where run_id = ? and left_set = 'spotify' "
+                         "and right_set = 'truth' and metric = 'ari'", run_id)
+    assert ari > 0.8
+    assert "spotify vs genre" in out
+
+
+def test_missing_columns_are_one_line_and_nothing_is_loaded(tmp_path, capsys):
+    path = tmp_path / "thin.csv"
+    path.write_text("id,name,energy\nabc,Song,0.5\n")
+    db = tmp_path / "w.duckdb"
+    assert main(["import-csv", str(path), "--db", str(db)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "artists" in error and "danceability" in error
+    assert not db.exists()

@@ -1,0 +1,89 @@
+"""Post-write checks: a broken rule names table, column and count, and the stage rolls back."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from songmix.warehouse.checks import CHECKS
+from songmix.warehouse.connection import WarehouseError
+from songmix.warehouse.store import TABLE_KEYS, Warehouse
+
+
+@pytest.fixture(scope="module")
+def empty_warehouse(tmp_path_factory):
+    return Warehouse(tmp_path_factory.mktemp("checks") / "w.duckdb")
+
+
+def _assignments(**overrides) -> pd.DataFrame:
+    rows = pd.DataFrame({"run_id": "r1", "feature_set": "spotify", "k": 2, "track_id": ["a", "b", "c"],
+                         "cluster": [0, 1, 0], "probability": [0.9, 0.8, 0.7],
+                         "probabilities": [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]]})
+    return rows.assign(**overrides)
+
+
+def _tracks() -> pd.DataFrame:
+    return pd.DataFrame({"track_id": ["a", "b", "c"], "name": "n", "artists": "x", "run_id": "r1"})
+
+
+def _count(warehouse: Warehouse, table: str) -> int:
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        return connection.execute(f'select count(*) from "{table}"').fetchone()[0]
+
+
+def test_valid_rows_pass_every_check(empty_warehouse):
+    empty_warehouse.write({"gmm_assignments": _assignments(run_id="ok")})
+    assert _count(empty_warehouse, "gmm_assignments") == 3
+
+
+@pytest.mark.parametrize(("overrides", "column", "n_bad"), [
+    ({"feature_set": "mfcc"}, "gmm_assignments.feature_set", 3),
+    ({"probability": [0.9, 1.5, -0.1]}, "gmm_assignments.probability", 2),
+    ({"probabilities": [[0.9, 0.1], [2.0, -1.0], [0.7, 0.3]]}, "gmm_assignments.probabilities", 1),
+    ({"probabilities": [[0.9, 0.1, 0.0], [0.2, 0.8], [0.7, 0.3]]}, "gmm_assignments.probabilities", 1),
+    ({"cluster": [0, 2, 0]}, "gmm_assignments.cluster", 1),
+    ({"k": 0, "cluster": 0}, "gmm_assignments.k", 3),
+])
+def test_a_broken_rule_names_table_column_and_count_and_nothing_is_written(
+    empty_warehouse, overrides, column, n_bad
+):
+    before = {name: _count(empty_warehouse, name) for name in ("tracks", "gmm_assignments")}
+    with pytest.raises(WarehouseError, match=rf"{column}: {n_bad} rows break"):
+        empty_warehouse.write({"tracks": _tracks(), "gmm_assignments": _assignments(**overrides)})
+    assert {name: _count(empty_warehouse, name) for name in before} == before
+
+
+def test_accepted_values_and_conditional_not_null_on_audio_files(empty_warehouse):
+    rows = pd.DataFrame({"track_id": ["a", "b"], "status": ["ok", "failed"], "sha256": [None, None],
+                         "path": [None, None], "error": [None, None], "run_id": "r9",
+                         "downloaded_at": pd.Timestamp("2026-01-01")})
+    with pytest.raises(WarehouseError) as raised:
+        empty_warehouse.write({"audio_files": rows})
+    assert "audio_files.sha256: 1 rows" in str(raised.value)
+    assert "audio_files.error: 1 rows" in str(raised.value)
+    assert _count(empty_warehouse, "audio_files") == 0
+
+
+def test_a_not_null_column_left_empty_is_refused_with_the_table_named(empty_warehouse):
+    with pytest.raises(WarehouseError, match="tracks.*NOT NULL|tracks.*name"):
+        empty_warehouse.write({"tracks": _tracks().assign(name=None)})
+    assert _count(empty_warehouse, "tracks") == 0
+
+
+def test_every_natural_key_is_the_tables_primary_key(empty_warehouse):
+    with duckdb.connect(str(empty_warehouse.path), read_only=True) as connection:
+        primary_keys = {
+            table: tuple(columns)
+            for table, columns in connection.execute(
+                "select table_name, constraint_column_names from duckdb_constraints() "
+                "where constraint_type = 'PRIMARY KEY'").fetchall()
+        }
+    assert {table: primary_keys.get(table) for table in TABLE_KEYS} == TABLE_KEYS
+
+
+def test_every_check_names_a_real_column(empty_warehouse):
+    with duckdb.connect(str(empty_warehouse.path), read_only=True) as connection:
+        columns = set(connection.execute("select table_name, column_name from duckdb_columns()").fetchall())
+    assert {(c.table, c.column) for c in CHECKS} <= columns
+    assert {c.table for c in CHECKS} <= set(TABLE_KEYS)

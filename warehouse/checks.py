@@ -1,0 +1,100 @@
+"""Checks each write must pass before its transaction commits, declared beside each other.
+
+Unique natural keys are the tables' PRIMARY KEYs (DuckDB refuses a duplicate at insert);
+NOT NULL columns are declared in the DDL. What the DDL cannot say lives here: values a
+column may take, ranges, and columns that must be filled when another says so. A failing
+check raises :class:`WarehouseError` naming table, column and the number of bad rows, and
+the stage's transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from songmix.warehouse.connection import WarehouseError
+
+FEATURE_SETS = "('spotify', 'aubio')"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One column rule: ``passes`` is a SQL condition every row must satisfy.
+
+    Attributes
+    ----------
+    table, column : str
+        Where the rule applies (named in the error).
+    rule : str
+        A short name for the message (``accepted values``, ``in [0, 1]``...).
+    passes : str
+        SQL boolean over the table's columns; NULL counts as a failure. It is a constant of
+        this module, never built from values.
+    """
+
+    table: str
+    column: str
+    rule: str
+    passes: str
+
+
+def _accepted(table: str, column: str, values: str) -> Check:
+    return Check(table, column, f"accepted values {values}", f'"{column}" IN {values}')
+
+
+def _within(table: str, column: str, low: float, high: float, *, nullable: bool = False) -> Check:
+    condition = f'"{column}" BETWEEN {low} AND {high}'
+    return Check(table, column, f"in [{low}, {high}]",
+                 f'("{column}" IS NULL OR {condition})' if nullable else condition)
+
+
+CHECKS: tuple[Check, ...] = (
+    _accepted("audio_files", "status", "('ok', 'failed', 'unavailable')"),
+    Check("audio_files", "sha256", "not null when status = 'ok'",
+          "status <> 'ok' OR (sha256 IS NOT NULL AND path IS NOT NULL)"),
+    Check("audio_files", "error", "not null when status <> 'ok'", "status = 'ok' OR error IS NOT NULL"),
+    _accepted("item_failures", "stage", "('spotify_features', 'download', 'extraction', 'fit', 'import')"),
+    _accepted("spotify_features", "mode", "(0, 1)"),
+    _within("spotify_features", "key", -1, 11),
+    *(_accepted(table, "feature_set", FEATURE_SETS)
+      for table in ("gmm_fits", "gmm_models", "gmm_components", "gmm_assignments", "seed_stability")),
+    *(Check(table, "k", "k >= 1", "k >= 1")
+      for table in ("gmm_fits", "gmm_models", "gmm_components", "gmm_assignments", "seed_stability")),
+    _within("gmm_components", "weight", 0, 1),
+    Check("gmm_components", "component", "in [0, k)", "component >= 0 AND component < k"),
+    Check("gmm_assignments", "cluster", "in [0, k)", "cluster >= 0 AND cluster < k"),
+    _within("gmm_assignments", "probability", 0, 1),
+    Check("gmm_assignments", "probabilities", "k values in [0, 1]",
+          "len(probabilities) = k AND list_min(probabilities) >= 0 AND list_max(probabilities) <= 1"),
+    _within("seed_stability", "ari_with_best", -1, 1),
+    _within("comparison", "p_value", 0, 1, nullable=True),
+)
+
+
+def check_written(connection: duckdb.DuckDBPyConnection, table: str, run_ids: str) -> None:
+    """Run ``table``'s checks over its rows of the runs just written.
+
+    Parameters
+    ----------
+    table : str
+        An allow-listed table name.
+    run_ids : str
+        A SQL subquery yielding the run ids just written (scopes the scan to new rows).
+
+    Raises
+    ------
+    WarehouseError
+        Some rows break a rule; names table, column, rule and the number of rows.
+    """
+    checks = [c for c in CHECKS if c.table == table]
+    if not checks:
+        return
+    counts = ", ".join(f"count(*) FILTER (WHERE NOT coalesce({c.passes}, false))" for c in checks)
+    failing = connection.execute(
+        f'SELECT {counts} FROM "{table}" WHERE run_id IN ({run_ids})'
+    ).fetchone()
+    broken = [f"{c.table}.{c.column}: {n} rows break {c.rule}"
+              for c, n in zip(checks, failing, strict=True) if n]
+    if broken:
+        raise WarehouseError("check failed, stage not written: " + "; ".join(broken))
