@@ -9,7 +9,6 @@ its groups measured and stored. Without one the comparison is skipped and the su
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -56,20 +55,14 @@ def audio_dir_pipeline(
     run_id = str(flow_run.get_id() or "local")
     parameters = dict(audio_dir=str(Path(audio_dir).resolve()), k=k, ks=ks, n_seeds=n_seeds,
                       covariance_type=covariance_type, random_state=random_state)
-    warehouse.start_run(run_id, source=SOURCE, parameters=parameters,
-                        code_version=version("songmix"), flow_run_id=flow_run.get_id())
-    try:
+    with warehouse.recording_run(run_id, source=SOURCE, parameters=parameters,
+                                 flow_run_id=flow_run.get_id()):
         track_ids = collect_files(warehouse, run_id, files)
         extract_features(warehouse, run_id, track_ids)
         fits = cluster_aubio(warehouse, run_id, track_ids, ks=sorted(set(ks) | ({k} if k else set())),
                              fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                              random_state=random_state)
         summary = compare_with_truth(warehouse, run_id, track_ids, fits, truth, out_dir=out_dir)
-    except BaseException as error:
-        warehouse.finish_run(run_id, status="failed", counts=warehouse.table_counts(run_id),
-                             error=f"{type(error).__name__}: {error}")
-        raise
-    warehouse.finish_run(run_id, status="completed", counts=warehouse.table_counts(run_id))
     publish_summary(summary)
     return summary
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -102,10 +101,10 @@ def import_csv_run(
     source = CSV_SOURCE_PREFIX + (name or Path(path).stem)
     warehouse = Warehouse(db_path or default_db_path())
     run_id = str(flow_run.get_id() or "local")
-    warehouse.start_run(run_id, source=source, code_version=version("songmix"), flow_run_id=flow_run.get_id(),
-                        parameters=dict(path=str(path), name=name, fit=fit, k=k, ks=ks, n_seeds=n_seeds,
-                                        covariance_type=covariance_type, random_state=random_state))
-    try:
+    parameters = dict(path=str(path), name=name, fit=fit, k=k, ks=ks, n_seeds=n_seeds,
+                      covariance_type=covariance_type, random_state=random_state)
+    with warehouse.recording_run(run_id, source=source, parameters=parameters,
+                                 flow_run_id=flow_run.get_id()):
         loaded_at = _utc_now()
         progress = stage("csv import", len(dataset.tracks) + len(dataset.rejected))
         tables = records.track_rows(run_id, dataset.tracks.to_dict("records"))
@@ -123,11 +122,6 @@ def import_csv_run(
                 warehouse, run_id, list(dataset.tracks["track_id"]), ks=sorted(set(ks) | ({k} if k else set())),
                 fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type, random_state=random_state)
             summary = dataclasses.replace(summary, chosen_k=chosen_k, genre_agreement=agreement)
-    except BaseException as error:
-        warehouse.finish_run(run_id, status="failed", counts=warehouse.table_counts(run_id),
-                             error=f"{type(error).__name__}: {error}")
-        raise
-    warehouse.finish_run(run_id, status="completed", counts=warehouse.table_counts(run_id))
     return summary
 
 

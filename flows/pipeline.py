@@ -8,7 +8,6 @@ Every stage stores its tables in the DuckDB warehouse before the next begins.
 
 from __future__ import annotations
 
-from importlib.metadata import version
 from pathlib import Path
 
 from prefect import flow
@@ -63,9 +62,8 @@ def pipeline(
     parameters = dict(source=source, year=year, n_tracks=n_tracks, playlist=playlist, k=k, ks=ks,
                       n_seeds=n_seeds, covariance_type=covariance_type, random_state=random_state,
                       demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch)
-    warehouse.start_run(run_id, source=source, parameters=parameters,
-                        code_version=version("songmix"), flow_run_id=flow_run.get_id())
-    try:
+    with warehouse.recording_run(run_id, source=source, parameters=parameters,
+                                 flow_run_id=flow_run.get_id()):
         with open_source(source, year=year, n_tracks=n_tracks, data_dir=data_dir,
                          playlist=playlist, demo_groups=demo_groups,
                          demo_audio_mismatch=demo_audio_mismatch,
@@ -80,11 +78,6 @@ def pipeline(
                        random_state=random_state)
         summary = compare(warehouse, run_id, track_ids, fits, out_dir=out_dir)
         drifts = drift(warehouse, run_id, source=source)
-    except BaseException as error:
-        warehouse.finish_run(run_id, status="failed", counts=warehouse.table_counts(run_id),
-                             error=f"{type(error).__name__}: {error}")
-        raise
-    warehouse.finish_run(run_id, status="completed", counts=warehouse.table_counts(run_id))
     publish_summary(summary)
     publish_report("\n\n".join([summary.as_markdown(), "## Drift since the previous run",
                                  *(f"- {d.headline()}" for d in drifts)]), summary.plots)

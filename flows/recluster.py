@@ -8,7 +8,6 @@ drift from the previous run on the same source. Recorded as a run of its own, wi
 
 from __future__ import annotations
 
-from importlib.metadata import version
 from pathlib import Path
 
 from prefect import flow
@@ -56,21 +55,15 @@ def recluster(
     source, track_ids = run_source(warehouse, from_run_id), run_track_ids(warehouse, from_run_id)
     validate_parameters(n_tracks=max(len(track_ids), 1), k=k, ks=ks, n_seeds=n_seeds)
     run_id = str(flow_run.get_id() or "local")
-    warehouse.start_run(
-        run_id, source=source, code_version=version("songmix"), flow_run_id=flow_run.get_id(),
-        parameters=dict(reclustered_from=from_run_id, k=k, ks=ks, n_seeds=n_seeds,
-                        covariance_type=covariance_type, random_state=random_state))
-    try:
+    parameters = dict(reclustered_from=from_run_id, k=k, ks=ks, n_seeds=n_seeds,
+                      covariance_type=covariance_type, random_state=random_state)
+    with warehouse.recording_run(run_id, source=source, parameters=parameters,
+                                 flow_run_id=flow_run.get_id()):
         fits = cluster(warehouse, run_id, track_ids, ks=sorted(set(ks) | ({k} if k else set())),
                        fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                        random_state=random_state)
         summary = compare(warehouse, run_id, track_ids, fits, out_dir=out_dir)
         drifts = drift(warehouse, run_id, source=source)
-    except BaseException as error:
-        warehouse.finish_run(run_id, status="failed", counts=warehouse.table_counts(run_id),
-                             error=f"{type(error).__name__}: {error}")
-        raise
-    warehouse.finish_run(run_id, status="completed", counts=warehouse.table_counts(run_id))
     publish_summary(summary)
     publish_report("\n\n".join([summary.as_markdown(), "## Drift since the previous run",
                                 *(f"- {d.headline()}" for d in drifts)]), summary.plots)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from importlib.metadata import version
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -248,6 +249,27 @@ class Warehouse:
                 "WHERE run_id = ?",
                 [status, _now(), json.dumps(dict(counts)), error, run_id],
             )
+
+    @contextlib.contextmanager
+    def recording_run(
+        self,
+        run_id: str,
+        *,
+        source: str,
+        parameters: Mapping[str, object],
+        flow_run_id: str | None,
+    ) -> Iterator[None]:
+        """Record the block as run ``run_id``: running, then completed, or failed with the
+        error that ended it (which is re-raised); per-table counts either way."""
+        self.start_run(run_id, source=source, parameters=parameters,
+                       code_version=version("songmix"), flow_run_id=flow_run_id)
+        try:
+            yield
+        except BaseException as error:
+            self.finish_run(run_id, status="failed", counts=self.table_counts(run_id),
+                            error=f"{type(error).__name__}: {error}")
+            raise
+        self.finish_run(run_id, status="completed", counts=self.table_counts(run_id))
 
     def table_counts(self, run_id: str) -> dict[str, int]:
         """Rows each run-tagged table holds for ``run_id``."""

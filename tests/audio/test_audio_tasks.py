@@ -4,7 +4,6 @@ failure that outlasts the retries recorded per track instead of failing the chun
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import soundfile
 from werkzeug import Response
 

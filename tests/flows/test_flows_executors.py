@@ -38,13 +38,16 @@ def test_bad_settings_are_refused_with_the_choices(monkeypatch, variable, value,
 def test_each_executor_has_its_runner(monkeypatch):
     assert isinstance(extraction_task_runner("processes", max_workers=2), ProcessPoolTaskRunner)
     assert isinstance(extraction_task_runner("threads", max_workers=2), ThreadPoolTaskRunner)
-    monkeypatch.setenv("SONGMIX_DASK_ADDRESS", "tcp://127.0.0.1:8786")
-    dask_runner = extraction_task_runner("dask", max_workers=2)
-    assert type(dask_runner).__name__ == "DaskTaskRunner"
     with pytest.raises(ValueError, match="executor must be one of"):
         extraction_task_runner("gpu", max_workers=2)
     with pytest.raises(ValueError, match="max_workers must be at least 1"):
         extraction_task_runner("threads", max_workers=0)
+
+
+def test_the_dask_executor_uses_prefect_dask(monkeypatch):
+    pytest.importorskip("prefect_dask", reason="the dask executor needs the 'dask' extra")
+    monkeypatch.setenv("SONGMIX_DASK_ADDRESS", "tcp://127.0.0.1:8786")
+    assert type(extraction_task_runner("dask", max_workers=2)).__name__ == "DaskTaskRunner"
 
 
 @task
