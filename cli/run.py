@@ -62,21 +62,24 @@ def main(args: argparse.Namespace) -> int:
     from songmix.cli.progress import TerminalProgress
     from songmix.flows.pipeline import pipeline, validate_parameters
     from songmix.flows.progress import listening
+    from songmix.flows.settings import local_run_settings
     from songmix.warehouse.connection import validate_path
 
     validate_parameters(n_tracks=args.tracks, k=args.k, ks=args.ks, n_seeds=args.seeds,
                         demo_groups=args.demo_groups)
     database = db_path(args)
     validate_path(database, for_writing=True)
-    parameters = dict(source=args.source, year=args.year, n_tracks=args.tracks, playlist=args.playlist, k=args.k,
-                      ks=args.ks, n_seeds=args.seeds, demo_groups=args.demo_groups,
-                      db_path=database, data_dir=args.data_dir, out_dir=args.out)
+    parameters = dict(source=args.source, year=args.year, n_tracks=args.tracks,
+                      playlist=args.playlist, k=args.k, ks=args.ks, n_seeds=args.seeds,
+                      demo_groups=args.demo_groups, db_path=database, data_dir=args.data_dir,
+                      out_dir=args.out)
     if args.quiet:
-        summary = pipeline(**parameters)
+        with local_run_settings():
+            summary = pipeline(**parameters)
     else:
         console = Console(stderr=True)
         console.print(f"songmix: {args.source} source, {args.tracks} tracks → {database}")
-        with TerminalProgress(console) as progress, listening(progress):
+        with TerminalProgress(console) as progress, listening(progress), local_run_settings():
             summary = pipeline(**parameters)
     print(summary.as_text())
     return 0

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -25,3 +27,20 @@ def default_data_dir() -> Path:
 
 def default_out_dir() -> Path:
     return Path(os.environ.get("SONGMIX_OUT_DIR", "songmix-out"))
+
+
+@contextlib.contextmanager
+def local_run_settings() -> Iterator[None]:
+    """Prefect settings for a run in this process.
+
+    Flow-run heartbeats let a Prefect server notice a crashed run. Without a configured server
+    every run gets a temporary one that dies with the process, so heartbeats only cost time:
+    each (sub)flow waits up to a second for its heartbeat thread to stop (~1 s per stage).
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url:
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
