@@ -8,7 +8,6 @@ its groups measured and stored. Without one the comparison is skipped and the su
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -30,9 +29,6 @@ from songmix.warehouse.store import Warehouse
 SOURCE = "audio-dir"
 AGREEMENT_RESAMPLES = 1000
 
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @flow(name="songmix-audio-dir", log_prints=True)
@@ -71,7 +67,7 @@ def audio_dir_pipeline(
 def collect_files(warehouse: Warehouse, run_id: str, files: list[FolderFile]) -> list[str]:
     """Store each file as a track with its audio (in place: nothing is copied)."""
     progress = stage("audio files", len(files))
-    recorded_at = _utc_now()
+    recorded_at = records.utc_now()
     tracks = [{"track_id": f.track_id, "name": f.path.stem, "artists": "",
                "album": f.path.parent.name} for f in files]
     audio_rows = pd.DataFrame([
@@ -116,7 +112,7 @@ def cluster_aubio(
         failures["aubio"] = str(error)
     else:
         warehouse.write(records.mixture_rows(run_id, fits, matrix, list(kept.index)))
-    warehouse.write({"item_failures": records.failure_rows(run_id, "fit", failures, _utc_now())})
+    warehouse.write({"item_failures": records.failure_rows(run_id, "fit", failures, records.utc_now())})
     progress.advance(len(ks) * n_seeds)
     progress.finish(f"aubio: k={fits.chosen_k} on {len(kept)} files" if fits else
                     f"aubio failed: {failures['aubio']}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -32,9 +31,6 @@ from songmix.warehouse.store import Warehouse
 CSV_SOURCE_PREFIX = "csv:"
 DEFAULT_KS = list(range(2, 11))
 
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ def import_csv_run(
                       covariance_type=covariance_type, random_state=random_state)
     with warehouse.recording_run(run_id, source=source, parameters=parameters,
                                  flow_run_id=flow_run.get_id()):
-        loaded_at = _utc_now()
+        loaded_at = records.utc_now()
         progress = stage("csv import", len(dataset.tracks) + len(dataset.rejected))
         tables = records.track_rows(run_id, dataset.tracks.to_dict("records"))
         tables |= records.spotify_feature_rows(run_id, source, dataset.features.to_dict("index"), loaded_at)

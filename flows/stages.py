@@ -7,7 +7,7 @@ The flow's process is the warehouse's only writer; tasks only return data.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -43,9 +43,6 @@ TRACKS_PER_EXTRACTION_TASK = 50
 #: results drift from week to week, but within a day an interrupted run can resume.
 PAGE_REUSE_WINDOW = timedelta(hours=24)
 
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -87,7 +84,7 @@ def collect_tracks(
     queries = ([f"playlist:{source.playlist}"] if source.playlist
                else partitioned_queries(source.search_query, n_tracks))
     progress = stage("search pages", 1 if source.playlist else math.ceil(n_tracks / SEARCH_PAGE_LIMIT))
-    since = _utc_now() - PAGE_REUSE_WINDOW
+    since = records.utc_now() - PAGE_REUSE_WINDOW
     tracks: list[dict] = []
     n_fetched = n_reused = 0
     for query in queries:
@@ -176,7 +173,7 @@ def collect_spotify_features(
                                           batch, chunk=f"{i + 1}/{len(batches)}")
         for i, batch in enumerate(batches)
     ]
-    fetched_at = _utc_now()
+    fetched_at = records.utc_now()
     stored, missing = 0, {}
     tables: list[dict[str, pd.DataFrame]] = []
     for batch, result in zip(batches, _results(futures, progress, [len(b) for b in batches])):
@@ -212,7 +209,7 @@ def collect_audio(
             [t.get("isrc") for t in chunk], audio_dir, chunk=f"{i + 1}/{len(chunks)}")
         for i, chunk in enumerate(chunks)
     ]
-    recorded_at = _utc_now()
+    recorded_at = records.utc_now()
     rows: list[dict] = []
     for chunk, result in zip(chunks, _results(futures, progress, [len(c) for c in chunks])):
         if isinstance(result, BaseException):
@@ -260,7 +257,7 @@ def extract_features(warehouse: Warehouse, run_id: str, track_ids: list[str]) ->
                 for i, chunk in enumerate(chunks)
             ]
             results = _results(futures, progress, [len(c) for c in chunks])
-    recorded_at = _utc_now()
+    recorded_at = records.utc_now()
     rows = []
     for chunk, result in zip(chunks, results, strict=True):
         rows += ([{"sha256": r.sha256, "error": f"extraction failed: {result}"} for r in chunk]
@@ -312,7 +309,7 @@ def cluster(
             continue
         fits[feature_set] = _raise_if_failed(result)
         warehouse.write(records.mixture_rows(run_id, fits[feature_set], matrix, common))
-    warehouse.write({"item_failures": records.failure_rows(run_id, "fit", failures | unfit, _utc_now())})
+    warehouse.write({"item_failures": records.failure_rows(run_id, "fit", failures | unfit, records.utc_now())})
     progress.finish(", ".join(f"{name}: k={f.chosen_k}" for name, f in fits.items())
                     + "".join(f"; {name} failed: {why}" for name, why in failures.items()))
     return fits

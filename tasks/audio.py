@@ -6,21 +6,18 @@ a chunk, and a failure of one track is recorded in its row instead of failing th
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 from prefect.context import TaskRunContext
 
+from songmix.warehouse.records import utc_now
 from songmix.audio.download import DownloadError, describe_failure, download_audio
 from songmix.audio.features import EXTRACTOR_VERSION, extract_file
 from songmix.sources.http import make_session
 from songmix.tasks.spotify import NETWORK_RETRIES
 
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @task(
@@ -45,7 +42,7 @@ def download_previews(
     give_up_on_retryable = _last_attempt()
     rows = []
     for track_id, url in zip(track_ids, urls, strict=True):
-        row = {"track_id": track_id, "downloaded_at": _utc_now()}
+        row = {"track_id": track_id, "downloaded_at": utc_now()}
         if not url:
             rows.append(row | {"status": "unavailable", "error": "no preview URL"})
             continue

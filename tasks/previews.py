@@ -8,13 +8,13 @@ put in an exception. Deezer's quota (50 requests per 5 s) is kept by one limiter
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from songmix.warehouse.records import utc_now
 from songmix.audio.download import DownloadError, download_audio
 from songmix.sources.fallbacks import DeezerMiss, FallbackEndpoints, make_deezer_rate_limiter, resolve_deezer_preview
 from songmix.sources.http import ProviderError, RateLimiter, make_session
@@ -23,9 +23,6 @@ from songmix.tasks.spotify import NETWORK_RETRIES
 #: Every Deezer call of this process waits its turn here (tasks run in threads).
 DEEZER_RATE_LIMITER: RateLimiter = make_deezer_rate_limiter()
 
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @task(
@@ -66,7 +63,7 @@ def download_previews_with_fallback(
     deezer_url = FallbackEndpoints.from_env().deezer_url
     rows = []
     for track_id, url, isrc in zip(track_ids, urls, isrcs, strict=True):
-        row = {"track_id": track_id, "downloaded_at": _utc_now()}
+        row = {"track_id": track_id, "downloaded_at": utc_now()}
         listed_problem = "no preview_url listed"
         if url:
             try:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import spotipy
 from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.tasks import exponential_backoff
 
+from songmix.warehouse.records import utc_now
 from songmix.sources.demo_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from songmix.sources.credentials import SpotifyCredentials, load_spotify_credentials
 from songmix.sources.fallbacks import RECCOBEATS_BATCH, FallbackEndpoints, fetch_reccobeats_features
@@ -64,9 +64,6 @@ def _authorized_client(endpoints: SpotifyEndpoints, source_name: str) -> spotipy
     return client
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
 
 @task(
     name="fetch-search-pages",
@@ -82,7 +79,7 @@ def fetch_search_pages(
     """Fetch search pages of 10 tracks at ``offsets``; returns raw pages with their offset."""
     client = _client(endpoints, source_name)
     return [
-        {"query": query, "offset": offset, "fetched_at": _utc_now(),
+        {"query": query, "offset": offset, "fetched_at": utc_now(),
          "page": fetch_search_page(client, query, offset=offset)}
         for offset in offsets
     ]
@@ -103,7 +100,7 @@ def fetch_playlist(endpoints: SpotifyEndpoints, source_name: str, playlist_id: s
     searches are stored, reused and parsed alike.
     """
     tracks = fetch_playlist_tracks(_client(endpoints, source_name), playlist_id)
-    return [{"query": f"playlist:{playlist_id}", "offset": 0, "fetched_at": _utc_now(),
+    return [{"query": f"playlist:{playlist_id}", "offset": 0, "fetched_at": utc_now(),
              "page": {"tracks": {"items": tracks, "next": None, "total": len(tracks)}}}]
 
 

@@ -9,13 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
 from songmix.em import full_covariances
 from songmix.sources.schema import SPOTIFY_FEATURE_COLUMNS
+
+
+def utc_now() -> datetime:
+    """Now, as the naive UTC timestamp every warehouse TIMESTAMP column holds."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def search_page_rows(run_id: str, pages: Iterable[Mapping]) -> pd.DataFrame:

@@ -15,7 +15,6 @@ from importlib.metadata import version
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -24,6 +23,7 @@ import pyarrow as pa
 
 from songmix.warehouse.checks import check_written
 from songmix.warehouse.connection import WarehouseError, connect, migrate, validate_path
+from songmix.warehouse.records import utc_now
 
 #: Natural key of every table the writer may touch.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
@@ -53,10 +53,6 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "csv_genres": ("run_id", "track_id"),
     "run_drift": ("run_id", "feature_set"),
 }
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _quoted(identifier: str) -> str:
@@ -110,7 +106,7 @@ def _mark_interrupted_runs(connection: duckdb.DuckDBPyConnection, host: str) -> 
                 "UPDATE runs SET status = 'failed', finished_at = ?, "
                 "error = 'interrupted: its process ended without finishing the run' "
                 "WHERE run_id = ?",
-                [_now(), run_id],
+                [utc_now(), run_id],
             )
 
 
@@ -230,7 +226,7 @@ class Warehouse:
             existing = connection.execute(
                 "SELECT started_at FROM runs WHERE run_id = ?", [run_id]
             ).fetchone()
-            started_at = existing[0] if existing else _now()
+            started_at = existing[0] if existing else utc_now()
             connection.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
             connection.execute(
                 "INSERT INTO runs (run_id, flow_run_id, source, parameters, code_version, "
@@ -247,7 +243,7 @@ class Warehouse:
             connection.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, counts = ?, error = ? "
                 "WHERE run_id = ?",
-                [status, _now(), json.dumps(dict(counts)), error, run_id],
+                [status, utc_now(), json.dumps(dict(counts)), error, run_id],
             )
 
     @contextlib.contextmanager
