@@ -1,4 +1,5 @@
-"""From pipeline results to warehouse rows: one function per stage, DataFrames out.
+"""From pipeline results to warehouse rows: one function per stage, DataFrames out (Arrow
+for the largest table, ``gmm_assignments``).
 
 These functions decide how results are laid out in tables (the schema's business) and
 touch no database; :class:`~songmix.warehouse.store.Warehouse` writes what they return.
@@ -13,6 +14,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from songmix.em import full_covariances
 from songmix.sources.schema import SPOTIFY_FEATURE_COLUMNS
@@ -124,20 +126,47 @@ def mixture_rows(
             "mean_original": means_original[component].tolist(),
             "covariance": covariances[component].ravel().tolist(),
         } for component in range(k)]
-        probabilities = fits.probabilities[k]
-        labels = probabilities.argmax(axis=1)
-        assignment_rows.append(pd.DataFrame({
-            **key, "track_id": list(track_ids), "cluster": labels,
-            "probability": probabilities[np.arange(n), labels],
-            "probabilities": list(probabilities),
-        }))
+        assignment_rows.append(assignment_table(key, track_ids, fits.probabilities[k]))
     return {
         "gmm_fits": pd.DataFrame(fit_rows),
         "gmm_models": pd.DataFrame(model_rows),
         "gmm_components": pd.DataFrame(component_rows),
-        "gmm_assignments": pd.concat(assignment_rows, ignore_index=True),
+        "gmm_assignments": pa.concat_tables(assignment_rows),
         "seed_stability": pd.DataFrame(stability_rows),
     }
+
+
+def assignment_table(
+    key: Mapping[str, object], track_ids: Sequence[str], probabilities: np.ndarray
+) -> pa.Table:
+    """``gmm_assignments`` rows of one model, built column by column as Arrow.
+
+    Parameters
+    ----------
+    key : mapping
+        ``run_id``, ``feature_set`` and ``k``, the same on every row.
+    track_ids : sequence of str, length n
+    probabilities : ndarray of shape (n, k)
+        Membership probabilities; row ``i`` belongs to ``track_ids[i]``.
+
+    Returns
+    -------
+    table : pyarrow.Table
+        One row per track. ``probabilities`` becomes a list column over one flat buffer, with
+        no Python object per row (the pandas route made one array per row and cost more than
+        the database write).
+    """
+    probabilities = np.ascontiguousarray(probabilities, dtype=np.float64)
+    n_tracks, n_components = probabilities.shape
+    labels = probabilities.argmax(axis=1)
+    offsets = np.arange(0, n_tracks * n_components + 1, n_components, dtype=np.int64)
+    return pa.table({
+        **{name: pa.array([value] * n_tracks) for name, value in key.items()},
+        "track_id": pa.array(track_ids, pa.string()),
+        "cluster": pa.array(labels.astype(np.int32)),
+        "probability": pa.array(probabilities[np.arange(n_tracks), labels]),
+        "probabilities": pa.LargeListArray.from_arrays(offsets, probabilities.ravel()),
+    })
 
 
 def _criterion(mean_log_likelihood: float, n_samples: int, n_parameters: int, penalty: float) -> float | None:

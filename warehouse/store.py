@@ -154,7 +154,7 @@ class Warehouse:
 
         Returns the number of rows written. Columns are matched by name; a column the
         table lacks is an error, so a typo cannot silently drop data. A key repeated within
-        ``rows`` breaks the table's PRIMARY KEY: the stage produced duplicates.
+        ``rows`` breaks the table's PRIMARY KEY or its key check: the stage produced duplicates.
 
         Raises
         ------
@@ -191,7 +191,7 @@ class Warehouse:
                 )
             except duckdb.ConstraintException as error:
                 raise WarehouseError(f"check failed, stage not written: {table}: {error}") from None
-            check_written(connection, table, "SELECT DISTINCT run_id FROM incoming_rows")
+            check_written(connection, table, key, "SELECT DISTINCT run_id FROM incoming_rows")
         finally:
             connection.unregister("incoming_rows")
         return incoming.num_rows

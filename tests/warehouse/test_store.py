@@ -101,3 +101,26 @@ def test_a_file_from_a_newer_songmix_is_refused(tmp_path):
         connection.execute("insert into schema_version values (999, 'future', current_timestamp)")
     with pytest.raises(WarehouseError, match="upgrade songmix"):
         Warehouse(path)
+
+
+def test_migration_007_keeps_the_assignments_of_an_older_file_and_drops_only_the_index(tmp_path):
+    from songmix.warehouse.connection import _migrations
+
+    path = tmp_path / "v6.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                           "applied_at TIMESTAMP NOT NULL)")
+        for version, name, sql in _migrations():
+            if version < 7:
+                connection.execute(sql)
+                connection.execute("INSERT INTO schema_version VALUES (?, ?, current_timestamp)", [version, name])
+        connection.execute("INSERT INTO gmm_assignments VALUES ('r1', 'spotify', 2, 'a', 1, 0.8, [0.2, 0.8])")
+    Warehouse(path)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        assert connection.execute("select * from gmm_assignments").fetchall() == [
+            ("r1", "spotify", 2, "a", 1, 0.8, [0.2, 0.8])]
+        assert connection.execute("select count(*) from duckdb_constraints() where table_name = 'gmm_assignments' "
+                                  "and constraint_type = 'PRIMARY KEY'").fetchone() == (0,)
+        assert connection.execute("select count(*) from track_clusters").fetchone() == (0,)
+        assert connection.execute("select comment from duckdb_columns() where table_name = 'gmm_assignments' "
+                                  "and column_name = 'probabilities'").fetchone()[0].startswith("Membership")

@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from songmix.warehouse.checks import CHECKS
+from songmix.warehouse.checks import CHECKS, UNIQUE_BY_CHECK
 from songmix.warehouse.connection import WarehouseError
 from songmix.warehouse.store import TABLE_KEYS, Warehouse
 
@@ -71,7 +71,7 @@ def test_a_not_null_column_left_empty_is_refused_with_the_table_named(empty_ware
     assert _count(empty_warehouse, "tracks") == 0
 
 
-def test_every_natural_key_is_the_tables_primary_key(empty_warehouse):
+def test_every_natural_key_is_the_tables_primary_key_or_checked_after_write(empty_warehouse):
     with duckdb.connect(str(empty_warehouse.path), read_only=True) as connection:
         primary_keys = {
             table: tuple(columns)
@@ -79,7 +79,28 @@ def test_every_natural_key_is_the_tables_primary_key(empty_warehouse):
                 "select table_name, constraint_column_names from duckdb_constraints() "
                 "where constraint_type = 'PRIMARY KEY'").fetchall()
         }
-    assert {table: primary_keys.get(table) for table in TABLE_KEYS} == TABLE_KEYS
+    indexed = {table: key for table, key in TABLE_KEYS.items() if table not in UNIQUE_BY_CHECK}
+    assert {table: primary_keys.get(table) for table in indexed} == indexed
+    # A checked key must start with run_id: the checks scan only the runs just written.
+    assert all(TABLE_KEYS[table][0] == "run_id" and table not in primary_keys for table in UNIQUE_BY_CHECK)
+
+
+def test_a_key_repeated_in_an_unindexed_table_is_refused_and_nothing_is_written(empty_warehouse):
+    before = _count(empty_warehouse, "gmm_assignments")
+    repeated = _assignments(run_id="twice", track_id=["a", "b", "a"])
+    with pytest.raises(WarehouseError, match=r"gmm_assignments: 1 rows repeat a key \(run_id, feature_set, k, track_id\)"):
+        empty_warehouse.write({"gmm_assignments": repeated})
+    assert _count(empty_warehouse, "gmm_assignments") == before
+
+
+def test_rewriting_unindexed_keys_replaces_them(empty_warehouse):
+    empty_warehouse.write({"gmm_assignments": _assignments(run_id="again")})
+    empty_warehouse.write({"gmm_assignments": _assignments(run_id="again", cluster=[1, 1, 1],
+                                                           probability=[0.6, 0.8, 0.6])})
+    with duckdb.connect(str(empty_warehouse.path), read_only=True) as connection:
+        rows = connection.execute("select track_id, cluster from gmm_assignments where run_id = 'again' "
+                                  "order by track_id").fetchall()
+    assert rows == [("a", 1), ("b", 1), ("c", 1)]
 
 
 def test_every_check_names_a_real_column(empty_warehouse):
