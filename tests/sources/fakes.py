@@ -14,6 +14,8 @@ Faults are queued per route and served before normal answers::
     spotify.calls["search"]   # requests the route has seen, faults included
 
 Test data comes from :func:`make_track` and :func:`make_features` (deterministic by index).
+:func:`start_spotify_world` sets up all of them as a new Spotify app meets them today, with
+real audio behind the previews, for end-to-end runs (tests and ``benchmarks/spotify_requests.py``).
 
 Use the ``loopback`` fixture (import it together with ``loopback_server``) rather than
 pytest-httpserver's ``httpserver``: that one answers one request at a time, so a request a
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import random
 import re
@@ -32,15 +35,18 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pytest
+import soundfile
 from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
 
+from songmix.sources.demo_audio import SAMPLE_RATE, render_preview
 from songmix.sources.spotify import SpotifyEndpoints
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -476,3 +482,147 @@ class FakeDeezer(_FakeService):
     @staticmethod
     def _sign(track_id: int, expires: int) -> str:
         return hashlib.sha256(f"{track_id}:{expires}".encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- a whole world
+
+
+def render_base_clips(n_clips: int, *, duration_s: float = 3.0) -> list[np.ndarray]:
+    """A few short demo clips for :func:`preview_wav` to vary per track (rendering is the slow part).
+
+    Returns
+    -------
+    list of ndarray of float32, each of shape (round(duration_s * SAMPLE_RATE),)
+    """
+    return [render_preview(make_features(i), seed=i, duration_s=duration_s) for i in range(n_clips)]
+
+
+def preview_wav(index: int, clips: Sequence[np.ndarray]) -> bytes:
+    """Track ``index``'s preview as WAV bytes: a base clip at a gain of its own, so every
+    track has distinct bytes (its own cache entry) and distinct Aubio features."""
+    samples = clips[index % len(clips)] * (0.3 + 0.6 * ((index * 7919) % 101) / 100)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+class AudioDeezer(FakeDeezer):
+    """The Deezer fake, serving Deezer track id ``index + 1`` the WAV of track ``index``."""
+
+    def __init__(self, server: HTTPServer, *, tracks: Mapping[str, Mapping[str, Any]],
+                 clips: Sequence[np.ndarray], prefix: str = "/deezer") -> None:
+        self._clips = clips
+        super().__init__(server, tracks=tracks, prefix=prefix)
+
+    def _preview(self, request: Request) -> Response:
+        answer = super()._preview(request)
+        if answer.status_code != 200:
+            return answer
+        deezer_id = int(request.path.rsplit("/", 1)[-1].removesuffix(".mp3"))
+        return Response(preview_wav(deezer_id - 1, self._clips), 200, content_type="audio/wav")
+
+
+class FakeListedPreviews(_FakeService):
+    """Spotify's preview CDN for the few tracks that still list a ``preview_url`` (route
+    ``preview``, ``GET /listed/<index>.wav``)."""
+
+    def __init__(self, server: HTTPServer, *, clips: Sequence[np.ndarray], prefix: str = "/listed") -> None:
+        super().__init__(server, prefix)
+        self._clips = clips
+        self._serve("preview", "/[0-9]+\\.wav", "GET", self._preview)
+
+    def preview_url(self, index: int) -> str:
+        return self.url(f"/{index}.wav")
+
+    def _preview(self, request: Request) -> Response:
+        index = int(request.path.rsplit("/", 1)[-1].removesuffix(".wav"))
+        return Response(preview_wav(index, self._clips), 200, content_type="audio/wav")
+
+
+@dataclass(frozen=True)
+class SpotifyWorld:
+    """What a new Spotify app meets today, on one loopback server: search works, audio-features
+    answer 403, almost no track lists a preview; ReccoBeats and Deezer fill in, with gaps.
+
+    Attributes
+    ----------
+    spotify, reccobeats, deezer, listed : the fakes (each counts its requests in ``calls``)
+    client_id, client_secret : str
+        The credentials the Spotify fake accepts.
+    """
+
+    spotify: FakeSpotify
+    reccobeats: FakeReccoBeats
+    deezer: AudioDeezer
+    listed: FakeListedPreviews
+    client_id: str
+    client_secret: str
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The variables that point songmix at this world (base URLs and credentials)."""
+        return {
+            "SONGMIX_SPOTIFY_API_URL": self.spotify.api_url,
+            "SONGMIX_SPOTIFY_ACCOUNTS_URL": self.spotify.accounts_url,
+            "SONGMIX_RECCOBEATS_URL": self.reccobeats.base_url,
+            "SONGMIX_DEEZER_URL": self.deezer.base_url,
+            "SPOTIPY_CLIENT_ID": self.client_id,
+            "SPOTIPY_CLIENT_SECRET": self.client_secret,
+        }
+
+    def requests(self) -> Counter[tuple[str, str]]:
+        """Requests seen so far, by the real host each fake stands in for and by endpoint."""
+        seen: Counter[tuple[str, str]] = Counter()
+        for fake, host_of in ((self.spotify, lambda route: "accounts.spotify.com" if route == "token"
+                               else "api.spotify.com"),
+                              (self.reccobeats, lambda route: "api.reccobeats.com"),
+                              (self.deezer, lambda route: "cdnt-preview.dzcdn.net" if route == "preview"
+                               else "api.deezer.com"),
+                              (self.listed, lambda route: "p.scdn.co")):
+            for route, n in fake.calls.items():
+                seen[host_of(route), route] += n
+        return seen
+
+
+def start_spotify_world(
+    server: HTTPServer,
+    *,
+    catalog_size: int,
+    clips: Sequence[np.ndarray],
+    not_in_reccobeats: Collection[int] = (),
+    not_on_deezer: Collection[int] = (),
+    listed_preview: Collection[int] = (),
+    query: str = "year:2020",
+    client_id: str = "fake-client-id",
+    client_secret: str = "fake-client-secret",
+) -> SpotifyWorld:
+    """Register a :class:`SpotifyWorld` on ``server`` whose search for ``query`` finds tracks
+    ``0 .. catalog_size - 1`` (see :func:`make_track`).
+
+    Parameters
+    ----------
+    server : HTTPServer
+    catalog_size : int
+        Tracks the search finds (Spotify serves at most 1000 per query).
+    clips : sequence of ndarray
+        Base clips of every preview (:func:`render_base_clips`).
+    not_in_reccobeats, not_on_deezer : collection of int
+        Indexes of tracks ReccoBeats has no features for / Deezer does not know by ISRC.
+    listed_preview : collection of int
+        Indexes of tracks whose search result lists a ``preview_url``.
+    query : str
+        The search query the catalog answers.
+    client_id, client_secret : str
+        The only credentials the accounts fake accepts.
+    """
+    listed = FakeListedPreviews(server, clips=clips)
+    tracks = [make_track(i, preview_url=listed.preview_url(i) if i in listed_preview else None)
+              for i in range(catalog_size)]
+    spotify = FakeSpotify(server, client_id=client_id, client_secret=client_secret,
+                          search_results={query: tracks}, audio_features=None,
+                          playlists={make_track_id(9999): tracks[:25]})
+    reccobeats = FakeReccoBeats(server, features={make_track_id(i): make_features(i) for i in range(catalog_size)
+                                                  if i not in not_in_reccobeats})
+    deezer = AudioDeezer(server, tracks={make_isrc(i): {"id": i + 1, "bpm": 120, "duration": 200}
+                                         for i in range(catalog_size) if i not in not_on_deezer}, clips=clips)
+    return SpotifyWorld(spotify, reccobeats, deezer, listed, client_id, client_secret)
