@@ -13,7 +13,7 @@ process, with ``songmix.cli.main.main``:
 3. faults: the cold run again on a fresh warehouse, with 429s (``Retry-After``), 5xx and
    Deezer's quota error scripted on every host; prints, per stage, the seconds the retry
    policy waited on 429s (``Retry-After``; Deezer sends none, so its quota error waits one
-   5 s window) and on Prefect's backoff, against the stage's wall time with and without faults.
+   5 s window) and on the backoff of failures that named no wait, against the stage's wall time with and without faults.
 
 Requests are counted by the fakes themselves. Deezer's quota (50 requests per 5 s) is lifted
 in this process to keep the benchmark short; the line about it says what it would add. The
@@ -67,10 +67,9 @@ class StageClock:
 
 
 class RetryWaits(logging.Handler):
-    """Collects, as ``(when, seconds)``, the waits the retry policy logs: a 429's
-    ``Retry-After`` (``songmix.sources.http``: "...; waiting 1.0 s before the retry") or
-    Prefect's backoff before the next attempt (``prefect.task_runs``: "... Retry 1/4 will
-    start 2.3 second(s) from now")."""
+    """Collects, as ``(when, seconds)``, the waits the retry policy logs
+    (``songmix.sources.http``: "...; waiting 1.0 s before the retry (Retry-After)"): a 429's
+    ``Retry-After``, or the backoff after a failure that named no wait."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
@@ -78,13 +77,11 @@ class RetryWaits(logging.Handler):
         self.backoff: list[tuple[float, float]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not isinstance(record.msg, str) or not record.args:
+        if record.name != "songmix.sources.http" or "waiting" not in str(record.msg):
             return
-        if record.name == "songmix.sources.http" and "waiting" in record.msg:
-            self.retry_after.append((time.perf_counter(), float(record.args[-1])))
-        elif record.name == "prefect.task_runs" and "will start" in record.msg:
-            delay = str(record.args[-1])
-            self.backoff.append((time.perf_counter(), float(delay.split()[0]) if delay[0].isdigit() else 0.0))
+        *_, seconds, why = record.args
+        waits = self.retry_after if why == "Retry-After" else self.backoff
+        waits.append((time.perf_counter(), float(seconds)))
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,7 @@ def _songmix_run(world, tracks: int, root: Path, *, db: Path) -> Measured:
     clock, waits = StageClock(), RetryWaits()
     # Prefect's result store (its task cache) lives beside the warehouse: a fresh `root` is cold.
     with (temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: root / "results"}), listening(clock),
-          _logged_to(waits, "songmix.sources.http", "prefect.task_runs"), redirect_stdout(io.StringIO())):
+          _logged_to(waits, "songmix.sources.http"), redirect_stdout(io.StringIO())):
         started = time.perf_counter()
         status = main(["run", "--source", "spotify", "--tracks", str(tracks), "--ks", "2,3", "--seeds", "2",
                        "--quiet", "--db", str(db), "--data-dir", str(root / "data"), "--out", str(root / "out")])
@@ -177,7 +174,7 @@ def _print_waits(tracks: int, cold: Measured, faults: Measured) -> None:
                   f"{n_429:10d} {waited:11.1f}s {n_backoffs:9d} {backed_off:7.1f}s")
     waited = sum(seconds for _, seconds in faults.waits.retry_after)
     backed_off = sum(seconds for _, seconds in faults.waits.backoff)
-    print(f"  the run: {waited:.1f} s waiting on Retry-After and {backed_off:.1f} s of Prefect backoff, "
+    print(f"  the run: {waited:.1f} s waiting on Retry-After and {backed_off:.1f} s of backoff, "
           f"{faults.wall_s:.1f} s in all ({cold.wall_s:.1f} s cold without faults)")
     print("  (waits are summed over a stage's concurrent tasks, so they can exceed what the stage lost)")
 

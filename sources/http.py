@@ -9,13 +9,15 @@ exception. :func:`classify_http_error` turns that exception into a :class:`Retry
 * **429** -- retry after the ``Retry-After`` the server sent (seconds, or an HTTP date),
   provided it is at most :data:`MAX_RETRY_AFTER_S`; a longer wait is not retried, and the
   reason says when to try again. A 429 without ``Retry-After`` falls back to the backoff.
-* **5xx, 408, timeouts, connection errors, truncated or malformed bodies** -- retry with
-  Prefect's exponential backoff and jitter (``retry_delay_seconds``, ``retry_jitter_factor``).
+* **5xx, 408, timeouts, connection errors, truncated or malformed bodies** -- retry after an
+  exponential backoff with jitter (:func:`backoff_s`: about 2, 4, 8, 16 s).
 * **every other 4xx** -- never retried: asking again gets the same answer.
 
 :func:`retry_condition` is the ``retry_condition_fn`` for Prefect tasks: it applies the policy
-and, for a 429, sleeps the ``Retry-After`` before letting Prefect's own (short) backoff
-follow. Prefect only asks it while retries remain, so the wait is never wasted.
+and waits, before Prefect's retry, exactly what the policy says -- the ``Retry-After`` of a
+429, the backoff otherwise. The tasks set Prefect's own ``retry_delay_seconds`` to 0, so a
+429 costs its ``Retry-After`` and no backoff on top. Prefect only asks it while retries
+remain, so a wait is never wasted.
 
 Providers' request rates are respected up front with :class:`RateLimiter`.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import random
 import re
 import threading
 import time
@@ -42,6 +45,12 @@ logger = logging.getLogger(__name__)
 
 #: Longest ``Retry-After`` (seconds) a task waits in-process; longer ones fail the task.
 MAX_RETRY_AFTER_S: float = 120.0
+
+#: First backoff (seconds) after a retryable failure without ``Retry-After``; doubles per attempt.
+BACKOFF_BASE_S: float = 2.0
+#: Each backoff is drawn uniformly within this fraction of its nominal value, so tasks that
+#: failed together do not all retry at the same instant.
+BACKOFF_JITTER: float = 0.5
 
 #: Sent with every request so providers can tell who is calling.
 USER_AGENT = "songmix (research pipeline; python-requests)"
@@ -99,8 +108,8 @@ class RetryDecision:
     retryable : bool
         Whether asking again can help.
     wait_s : float or None
-        Seconds the provider asked us to wait (from ``Retry-After``); ``None`` leaves the delay
-        to Prefect's backoff. Set even when the wait is over the cap, for the message.
+        Seconds the provider asked us to wait (from ``Retry-After``); ``None`` means the
+        retry waits :func:`backoff_s`. Set even when the wait is over the cap, for the message.
     reason : str
         One line for logs and the ``failed_items`` table.
     """
@@ -140,24 +149,39 @@ def classify_http_error(
     return RetryDecision(False, None, f"{type(exc).__name__} is not a provider error; not retried")
 
 
+def backoff_s(attempt: int, *, uniform: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1, 2, ...) when the server named none.
+
+    ``BACKOFF_BASE_S * 2 ** (attempt - 1)``, scaled by a factor drawn uniformly from
+    ``[1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER]`` (``uniform`` returns values in [0, 1)).
+    """
+    nominal = BACKOFF_BASE_S * 2.0 ** (max(attempt, 1) - 1)
+    return nominal * (1.0 + BACKOFF_JITTER * (2.0 * uniform() - 1.0))
+
+
 def make_retry_condition(
     *,
     sleep: Callable[[float], None] = time.sleep,
     max_retry_after_s: float = MAX_RETRY_AFTER_S,
+    uniform: Callable[[], float] = random.random,
 ) -> Callable[[Any, Any, Any], bool]:
     """Build a Prefect ``retry_condition_fn`` applying :func:`classify_http_error`.
 
     Parameters
     ----------
     sleep : callable
-        Waits the ``Retry-After`` of a 429 before the retry (injectable for tests).
+        Waits before the retry (injectable for tests).
     max_retry_after_s : float
         Longest ``Retry-After`` still retried.
+    uniform : callable
+        Source of the backoff's jitter (injectable for tests).
 
     Returns
     -------
     callable
-        ``(task, task_run, state) -> bool``, the signature Prefect 3 calls.
+        ``(task, task_run, state) -> bool``, the signature Prefect 3 calls. It sleeps the
+        ``Retry-After`` of a 429, or :func:`backoff_s` of the task run's attempt number for
+        other retryable failures, then returns True.
     """
 
     def retry_condition(task: Any, task_run: Any, state: Any) -> bool:
@@ -171,9 +195,12 @@ def make_retry_condition(
         if not decision.retryable:
             logger.warning("%s: not retrying: %s", task_name, decision.reason)
             return False
-        if decision.wait_s:
-            logger.info("%s: %s; waiting %.1f s before the retry", task_name, decision.reason, decision.wait_s)
-            sleep(decision.wait_s)
+        if decision.wait_s is not None:
+            wait_s, why = decision.wait_s, "Retry-After"
+        else:
+            wait_s, why = backoff_s(getattr(task_run, "run_count", 1), uniform=uniform), "backoff"
+        logger.info("%s: %s; waiting %.1f s before the retry (%s)", task_name, decision.reason, wait_s, why)
+        sleep(wait_s)
         return True
 
     return retry_condition

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import spotipy
 from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
-from prefect.tasks import exponential_backoff
 
 from songmix.warehouse.records import utc_now
 from songmix.sources.demo_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -31,12 +30,12 @@ from songmix.sources.spotify import (
     make_spotify_client,
 )
 
-#: Retries for every network task: exponential backoff with jitter, only on what is
-#: retryable (429 after its Retry-After, 5xx, timeouts); a 400 or 404 fails at once.
+#: Retries for every network task, only on what is retryable (429, 5xx, timeouts); a 400 or
+#: 404 fails at once. The retry condition waits (a 429's Retry-After, else a jittered
+#: exponential backoff), so Prefect adds no delay of its own.
 NETWORK_RETRIES = dict(
     retries=4,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
+    retry_delay_seconds=0,
     retry_condition_fn=retry_condition,
 )
 

@@ -15,9 +15,12 @@ from prefect.states import Completed, Failed
 from spotipy.exceptions import SpotifyException
 
 from songmix.sources.http import (
+    BACKOFF_BASE_S,
+    BACKOFF_JITTER,
     MAX_RETRY_AFTER_S,
     ProviderError,
     RateLimiter,
+    backoff_s,
     check_base_url,
     classify_http_error,
     make_retry_condition,
@@ -154,11 +157,32 @@ def test_retry_condition_sleeps_the_retry_after_then_retries():
     assert slept == [2.5]
 
 
-def test_retry_condition_backs_off_without_sleeping_on_5xx():
+class _TaskRun:
+    def __init__(self, run_count: int) -> None:
+        self.run_count = run_count
+
+
+def test_retry_condition_backs_off_exponentially_on_5xx_and_only_once_per_failure():
     slept: list[float] = []
-    condition = make_retry_condition(sleep=slept.append)
-    assert condition(_Task(), None, Failed(data=SpotifyException(503, -1, "unavailable"))) is True
-    assert slept == []
+    condition = make_retry_condition(sleep=slept.append, uniform=lambda: 0.5)  # no jitter
+    for attempt in (1, 2, 3):
+        state = Failed(data=SpotifyException(503, -1, "unavailable"))
+        assert condition(_Task(), _TaskRun(attempt), state) is True
+    assert slept == [BACKOFF_BASE_S, 2 * BACKOFF_BASE_S, 4 * BACKOFF_BASE_S]
+
+
+@pytest.mark.parametrize("uniform", [0.0, 0.25, 0.999])
+def test_backoff_is_jittered_within_its_bounds(uniform):
+    nominal = 4 * BACKOFF_BASE_S
+    waited = backoff_s(3, uniform=lambda: uniform)
+    assert nominal * (1 - BACKOFF_JITTER) <= waited <= nominal * (1 + BACKOFF_JITTER)
+    assert waited == pytest.approx(nominal * (1 + BACKOFF_JITTER * (2 * uniform - 1)))
+
+
+def test_network_tasks_leave_all_waiting_to_the_retry_condition():
+    from songmix.tasks.spotify import NETWORK_RETRIES
+
+    assert NETWORK_RETRIES["retry_delay_seconds"] == 0 and "retry_jitter_factor" not in NETWORK_RETRIES
 
 
 def test_retry_condition_refuses_4xx_and_long_waits_and_logs_why(caplog):
