@@ -128,7 +128,9 @@ def decode_file(
     except soundfile.SoundFileError as error:
         raise _classify_libsndfile_error(path, error) from error
     _check_complete(path, n_read=len(interleaved), n_wanted=frames_wanted)
-    mono = interleaved.mean(axis=1, dtype=np.float32)
+    # A mono file's only channel is already the mix: no pass over the samples to average it.
+    mono = (interleaved[:, 0] if source_channels == 1
+            else interleaved.mean(axis=1, dtype=np.float32))
     return DecodedAudio(
         samples=resample(mono, source_rate, sample_rate),
         sample_rate=sample_rate,

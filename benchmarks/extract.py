@@ -1,7 +1,8 @@
 """Aubio feature extraction against librosa, side by side, on demo previews.
 
 Renders (once, cached) N demo-catalog previews as MP3, then runs, in one go and with the same
-number of worker processes over the same files:
+number of worker processes over the same files, in ``--rounds`` rounds whose order rotates (so
+that a busy neighbour on a shared machine slows every extractor alike):
 
 * ours: ``songmix.audio.features.extract_file`` (decode + every feature of the table);
 * librosa, one STFT: the same decode (``load_mono``), then comparable features all computed
@@ -10,15 +11,18 @@ number of worker processes over the same files:
 * librosa, per doc: the same features each computed from the samples, as librosa's
   documentation shows them (each recomputes its STFT).
 
-Prints clips per second (wall clock, all workers), realtime factor per core (audio seconds per
-CPU second, measured in each worker with ``time.process_time``), the ratios, and accuracy
-against the catalog's truth: tempo Acc1 / Acc2 (all) and the mean mir_eval key weighted score
-(ours; librosa has no key estimator). Without the demo renderer it falls back to
-``songmix.audio.synthetic`` songs and says so.
+Prints clips per second (wall clock, all workers, median round), realtime factor per core
+(audio seconds per CPU second over all rounds, measured in each worker with
+``time.process_time``), the ratios (overall and per round), and accuracy against the catalog's
+truth: tempo Acc1 / Acc2 (all) and the mean mir_eval key weighted score (ours; librosa has no
+key estimator). Decoding (``load_mono``) is part of every extractor's time; it is also timed
+alone, and the ratios without it are printed as well. Without the demo renderer it falls back
+to ``songmix.audio.synthetic`` songs and says so.
 
 Usage::
 
-    python benchmarks/extract.py [--clips 120] [--workers 2] [--cache-dir .cache/bench-previews]
+    python benchmarks/extract.py [--clips 120] [--workers 2] [--rounds 3]
+                                 [--cache-dir .cache/bench-previews]
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ CHUNK_SIZE = 10
 OURS = "aubio (songmix)"
 LIBROSA_SHARED = "librosa, one STFT"
 LIBROSA_IDIOMATIC = "librosa, per doc"
+DECODE_ONLY = "decoding alone"
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,14 @@ def main() -> None:
     clips, source = _prepare_clips(arguments.clips, arguments.cache_dir)
     print(f"{len(clips)} clips from {source}; {arguments.workers} worker processes, "
           f"{os.cpu_count()} CPUs visible, load average before: {_load_average()}")
-    results = {
-        name: _run(worker, clips, workers=arguments.workers)
-        for name, worker in ((OURS, _extract_ours), (LIBROSA_SHARED, _extract_librosa_shared),
-                             (LIBROSA_IDIOMATIC, _extract_librosa_idiomatic))
-    }
-    _report(clips, results)
+    extractors = ((OURS, _extract_ours), (LIBROSA_SHARED, _extract_librosa_shared),
+                  (LIBROSA_IDIOMATIC, _extract_librosa_idiomatic), (DECODE_ONLY, _decode_only))
+    rounds: dict[str, list[tuple[list[ClipResult], float]]] = {name: [] for name, _ in extractors}
+    for round_index in range(arguments.rounds):
+        shift = round_index % len(extractors)
+        for name, worker in extractors[shift:] + extractors[:shift]:
+            rounds[name].append(_run(worker, clips, workers=arguments.workers))
+    _report(clips, rounds)
     print(f"load average after: {_load_average()}")
 
 
@@ -87,11 +94,13 @@ def _parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=120, help="number of previews (>= 1)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (>= 1)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds over all clips, in rotating order (>= 1)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/bench-previews"),
                         help="where rendered MP3 previews are kept between runs")
     arguments = parser.parse_args()
-    if arguments.clips < 1 or arguments.workers < 1:
-        parser.error("--clips and --workers must be at least 1")
+    if min(arguments.clips, arguments.workers, arguments.rounds) < 1:
+        parser.error("--clips, --workers and --rounds must be at least 1")
     return arguments
 
 
@@ -164,14 +173,18 @@ def _extract_ours(chunk: list[Clip]) -> list[ClipResult]:
 
 
 def _extract_librosa_shared(chunk: list[Clip]) -> list[ClipResult]:
-    return _time_librosa(chunk, _librosa_shared_stft)
+    return _time_decoded(chunk, _librosa_shared_stft)
 
 
 def _extract_librosa_idiomatic(chunk: list[Clip]) -> list[ClipResult]:
-    return _time_librosa(chunk, _librosa_each_from_samples)
+    return _time_decoded(chunk, _librosa_each_from_samples)
 
 
-def _time_librosa(chunk: list[Clip], features) -> list[ClipResult]:
+def _decode_only(chunk: list[Clip]) -> list[ClipResult]:
+    return _time_decoded(chunk, lambda samples: float("nan"))
+
+
+def _time_decoded(chunk: list[Clip], features) -> list[ClipResult]:
     results = []
     for clip in chunk:
         started = time.process_time()
@@ -227,23 +240,39 @@ def _duration(path: Path) -> float:
     return soundfile.info(path).duration
 
 
-def _report(clips: list[Clip], results: dict[str, tuple[list[ClipResult], float]]) -> None:
+def _report(clips: list[Clip], rounds: dict[str, list[tuple[list[ClipResult], float]]]) -> None:
     reference_tempo = np.array([clip.tempo for clip in clips])
     print(f"\n{'extractor':<20}{'wall s':>8}{'clips/s':>9}{'CPU s/clip':>12}"
           f"{'x realtime/core':>17}{'tempo Acc1':>12}{'Acc2':>7}{'key score':>11}")
-    per_core = {}
-    for name, (clip_results, wall) in results.items():
-        cpu = np.array([result.cpu_seconds for result in clip_results])
-        audio = np.array([result.audio_seconds for result in clip_results])
-        per_core[name] = audio.sum() / cpu.sum()
+    cpu_per_clip = {name: _cpu_per_clip(runs) for name, runs in rounds.items()}
+    audio_per_clip = np.mean([clip_result.audio_seconds for clip_result in rounds[OURS][0][0]])
+    for name, runs in rounds.items():
+        if name == DECODE_ONLY:
+            continue
+        wall = float(np.median([wall for _, wall in runs]))
+        clip_results = runs[0][0]  # every round computes the same values
         accuracy = tempo_accuracy([result.tempo for result in clip_results], reference_tempo)
-        key_score = _key_score(clips, clip_results)
-        print(f"{name:<20}{wall:>8.1f}{len(clips) / wall:>9.1f}{cpu.mean():>12.4f}"
-              f"{per_core[name]:>17.0f}{accuracy.acc1:>12.3f}{accuracy.acc2:>7.3f}{key_score:>11}")
+        print(f"{name:<20}{wall:>8.1f}{len(clips) / wall:>9.1f}{cpu_per_clip[name].mean():>12.4f}"
+              f"{audio_per_clip / cpu_per_clip[name].mean():>17.0f}{accuracy.acc1:>12.3f}"
+              f"{accuracy.acc2:>7.3f}{_key_score(clips, clip_results):>11}")
+    decode = cpu_per_clip[DECODE_ONLY]
+    print(f"\n{DECODE_ONLY} (load_mono, included in every row above): "
+          f"{decode.mean() * 1000:.1f} ms CPU per clip")
     for baseline in (LIBROSA_SHARED, LIBROSA_IDIOMATIC):
-        print(f"ours vs {baseline}, per core: {per_core[OURS] / per_core[baseline]:.2f}x "
-              "as fast")
+        per_round = cpu_per_clip[baseline] / cpu_per_clip[OURS]
+        overall = cpu_per_clip[baseline].mean() / cpu_per_clip[OURS].mean()
+        without_decode = ((cpu_per_clip[baseline] - decode).mean()
+                          / (cpu_per_clip[OURS] - decode).mean())
+        print(f"ours vs {baseline}, per core: {overall:.2f}x as fast (rounds: "
+              f"{', '.join(f'{ratio:.2f}' for ratio in per_round)}); without decoding: "
+              f"{without_decode:.2f}x")
     print(f"\ncommand: {' '.join([Path(sys.executable).name, *sys.argv])}")
+
+
+def _cpu_per_clip(runs: list[tuple[list[ClipResult], float]]) -> np.ndarray:
+    """Mean CPU seconds per clip of each round. Shape (n_rounds,)."""
+    return np.array([np.mean([result.cpu_seconds for result in clip_results])
+                     for clip_results, _ in runs])
 
 
 def _key_score(clips: list[Clip], clip_results: list[ClipResult]) -> str:

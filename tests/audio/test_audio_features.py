@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import resample_poly
 
 from songmix.audio import features, synthetic
 from songmix.audio.accuracy import key_weighted_score, tempo_accuracy
@@ -86,10 +87,71 @@ def test_frame_levels_and_zero_crossings_equal_aubio(spectral_frames):
     frames, _ = spectral_frames
     contiguous = [np.ascontiguousarray(frame) for frame in frames]
 
-    np.testing.assert_allclose(features._levels_db(frames),
-                               [aubio.db_spl(frame) for frame in contiguous], atol=1e-3)
-    np.testing.assert_allclose(features._zero_crossing_rates(frames),
+    # frames overlap by half: the signal is every frame's first hop plus the last frame's rest
+    samples = np.r_[frames[:, : features.HOP_SIZE].ravel(), frames[-1, features.HOP_SIZE:]]
+    their_levels = [aubio.db_spl(frame) for frame in contiguous]
+    np.testing.assert_allclose(features._levels_db(frames), their_levels, atol=1e-3)
+    np.testing.assert_allclose(features._frame_levels_db(samples, len(frames)), their_levels,
+                               atol=1e-3)
+    np.testing.assert_allclose(features._zero_crossing_rates(samples, len(frames)),
                                [aubio.zero_crossing_rate(frame) for frame in contiguous])
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [
+        synthetic.song(131.0, 2, 1, seconds=8.0, seed=5),
+        # starts silent: no onset at the start, then aubio's start-of-clip rule still applies
+        np.r_[np.zeros(3000, dtype=np.float32), synthetic.song(96.0, 9, 0, seconds=6.0, seed=6)],
+        (0.2 * np.random.default_rng(7).standard_normal(4 * RATE)).astype(np.float32),
+        np.zeros(2 * RATE, dtype=np.float32),
+    ],
+    ids=["song", "silent-start", "noise", "silence"],
+)
+def test_onset_hops_equal_aubio_onset(samples):
+    half_rate = features._half_rate(samples)
+    detector = aubio.onset(features.ONSET_METHOD, features.ONSET_FRAME_SIZE,
+                           features.ONSET_HOP_SIZE, features.AUBIO_SAMPLE_RATE)
+    hops = features._hops(half_rate, features.ONSET_HOP_SIZE)
+    theirs = np.flatnonzero([detector(hop)[0] for hop in hops])
+
+    np.testing.assert_array_equal(features.onset_hops(half_rate), theirs)
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [
+        synthetic.song(150.0, 2, 1, seconds=12.0, seed=8),
+        # silent start: aubio's silence gate drops the beats predicted there
+        np.r_[np.zeros(2 * RATE, dtype=np.float32), synthetic.song(88.0, 5, 0, seconds=10.0,
+                                                                  seed=9)],
+        (0.2 * np.random.default_rng(10).standard_normal(8 * RATE)).astype(np.float32),
+        np.zeros(6 * RATE, dtype=np.float32),
+    ],
+    ids=["song", "silent-start", "noise", "silence"],
+)
+def test_track_beats_equals_aubio_tempo(samples):
+    half_rate = features._half_rate(samples)
+    tracker = aubio.tempo(features.TEMPO_METHOD, features.TEMPO_FRAME_SIZE,
+                          features.TEMPO_HOP_SIZE, features.AUBIO_SAMPLE_RATE)
+    hops = features._hops(half_rate, features.TEMPO_HOP_SIZE)
+    their_beats = [tracker.get_last_s() for hop in hops if tracker(hop)[0]]
+
+    ours = features.track_beats(half_rate)
+
+    # aubio computes in float32: a beat may land a sample or two away (0.2 ms at 11025 Hz)
+    np.testing.assert_allclose(ours.beat_seconds, their_beats, atol=5e-4)
+    assert ours.period_s == pytest.approx(tracker.get_period_s(), rel=1e-5)
+    assert ours.confidence == pytest.approx(tracker.get_confidence(), rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("n_samples", [0, 1, 2, 11, 4096, 4097])
+def test_half_rate_equals_resample_poly_with_the_half_band_filter(n_samples):
+    samples = np.random.default_rng(11).standard_normal(n_samples).astype(np.float32)
+    expected = (resample_poly(samples, 1, 2, window=features._half_band_filter()) if n_samples
+                else np.zeros(0))
+
+    np.testing.assert_allclose(features._half_rate(samples), expected, atol=1e-6)
 
 
 def test_flatness_is_one_for_white_spectra_and_low_for_tones():
