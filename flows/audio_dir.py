@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES, unfit_for_clustering
 from songmix.audio.folder import FolderFile, list_audio_files, read_truth
-from songmix.flows.pipeline import DEFAULT_KS, validate_parameters
+from songmix.flows.pipeline import DEFAULT_KS, ks_to_fit, validate_parameters
 from songmix.flows.progress import stage
 from songmix.flows.reporting import RunSummary, publish_summary
 from songmix.flows.settings import default_db_path, default_out_dir
@@ -55,7 +55,7 @@ def audio_dir_pipeline(
                                  flow_run_id=flow_run.get_id()):
         track_ids = collect_files(warehouse, run_id, files)
         extract_features(warehouse, run_id, track_ids)
-        fits = cluster_aubio(warehouse, run_id, track_ids, ks=sorted(set(ks) | ({k} if k else set())),
+        fits = cluster_aubio(warehouse, run_id, track_ids, ks=ks_to_fit(ks, k),
                              fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                              random_state=random_state)
         summary = compare_with_truth(warehouse, run_id, track_ids, fits, truth, out_dir=out_dir)
@@ -105,7 +105,7 @@ def cluster_aubio(
     matrix = kept.to_numpy(dtype=float)
     fits = None
     try:
-        fits = fit_mixtures("aubio", matrix, list(kept.columns), [k for k in ks if k <= len(kept)],
+        fits = fit_mixtures("aubio", matrix, list(kept.columns), ks,
                             fixed_k=fixed_k, n_seeds=n_seeds, covariance_type=covariance_type,
                             random_state=random_state)
     except ValueError as error:

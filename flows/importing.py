@@ -18,6 +18,7 @@ import pandas as pd
 from prefect import flow
 from prefect.runtime import flow_run
 
+from songmix.flows.pipeline import ks_to_fit
 from songmix.flows.progress import stage
 from songmix.flows.reporting import AGREEMENT_RESAMPLES
 from songmix.sources.csv_import import read_spotify_csv
@@ -115,7 +116,7 @@ def import_csv_run(
             rejection_reasons=dataset.rejected["reason"].str.split("; ").str[0].value_counts().head(5).to_dict())
         if fit:
             chosen_k, agreement = cluster_spotify_side(
-                warehouse, run_id, list(dataset.tracks["track_id"]), ks=sorted(set(ks) | ({k} if k else set())),
+                warehouse, run_id, list(dataset.tracks["track_id"]), ks=ks_to_fit(ks, k),
                 fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type, random_state=random_state)
             summary = dataclasses.replace(summary, chosen_k=chosen_k, genre_agreement=agreement)
     return summary
@@ -142,7 +143,7 @@ def cluster_spotify_side(
     fitted_ids = list(frame.index)
     progress = stage("mixture fits", len(ks) * n_seeds)
     matrix = frame.to_numpy(dtype=float)
-    fits = fit_mixtures("spotify", matrix, list(frame.columns), [k for k in ks if k <= len(fitted_ids)],
+    fits = fit_mixtures("spotify", matrix, list(frame.columns), ks,
                         fixed_k=fixed_k, n_seeds=n_seeds, covariance_type=covariance_type,
                         random_state=random_state)
     tables = records.mixture_rows(run_id, fits, matrix, fitted_ids)

@@ -14,8 +14,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from songmix.flows.drift import drift
-from songmix.flows.reporting import RunSummary, compare, publish_summary
-from songmix.flows.progress import publish_report, reporter
+from songmix.flows.reporting import RunSummary, compare, publish_run
+from songmix.flows.progress import reporter
 from songmix.flows.settings import default_data_dir, default_db_path, default_out_dir
 from songmix.flows.stages import (
     cluster,
@@ -73,15 +73,18 @@ def pipeline(
             collect_spotify_features(warehouse, run_id, tracks_source, track_ids)
             collect_audio(warehouse, run_id, tracks, data_dir / "audio")
         extract_features(warehouse, run_id, track_ids)
-        fits = cluster(warehouse, run_id, track_ids, ks=sorted(set(ks) | ({k} if k else set())),
+        fits = cluster(warehouse, run_id, track_ids, ks=ks_to_fit(ks, k),
                        fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                        random_state=random_state)
         summary = compare(warehouse, run_id, track_ids, fits, out_dir=out_dir)
         drifts = drift(warehouse, run_id, source=source)
-    publish_summary(summary)
-    publish_report("\n\n".join([summary.as_markdown(), "## Drift since the previous run",
-                                 *(f"- {d.headline()}" for d in drifts)]), summary.plots)
+    publish_run(summary, drifts)
     return summary
+
+
+def ks_to_fit(ks: list[int], k: int | None) -> list[int]:
+    """The k to fit: every k of ``ks``, and a k the user fixed, in increasing order."""
+    return sorted(set(ks) | ({k} if k else set()))
 
 
 def validate_parameters(

@@ -14,9 +14,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from songmix.flows.drift import drift
-from songmix.flows.pipeline import DEFAULT_KS, validate_parameters
-from songmix.flows.progress import publish_report
-from songmix.flows.reporting import RunSummary, compare, publish_summary
+from songmix.flows.pipeline import DEFAULT_KS, ks_to_fit, validate_parameters
+from songmix.flows.reporting import RunSummary, compare, publish_run
 from songmix.flows.settings import default_db_path, default_out_dir
 from songmix.flows.stages import cluster
 from songmix.warehouse.connection import validate_path
@@ -59,12 +58,10 @@ def recluster(
                       covariance_type=covariance_type, random_state=random_state)
     with warehouse.recording_run(run_id, source=source, parameters=parameters,
                                  flow_run_id=flow_run.get_id()):
-        fits = cluster(warehouse, run_id, track_ids, ks=sorted(set(ks) | ({k} if k else set())),
+        fits = cluster(warehouse, run_id, track_ids, ks=ks_to_fit(ks, k),
                        fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                        random_state=random_state)
         summary = compare(warehouse, run_id, track_ids, fits, out_dir=out_dir)
         drifts = drift(warehouse, run_id, source=source)
-    publish_summary(summary)
-    publish_report("\n\n".join([summary.as_markdown(), "## Drift since the previous run",
-                                *(f"- {d.headline()}" for d in drifts)]), summary.plots)
+    publish_run(summary, drifts)
     return summary

@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 
 from songmix.analysis.report import headline_sentence, markdown_table
-from songmix.flows.progress import stage
+from songmix.flows.progress import publish_report, stage
 from songmix.tasks.compare import (
     NOTEBOOK_K,
     Agreement,
@@ -24,6 +24,7 @@ from songmix.tasks.compare import (
     measure_extractor_accuracy,
     measure_feature_agreement,
 )
+from songmix.tasks.drift import Drift
 from songmix.tasks.modeling import MixtureFits
 from songmix.warehouse import records
 from songmix.warehouse.store import Warehouse
@@ -194,6 +195,13 @@ def _comparison_tables(
 
 def _find(agreements: list[Agreement], left: str, right: str) -> Agreement | None:
     return next((a for a in agreements if (a.left_set, a.right_set) == (left, right)), None)
+
+
+def publish_run(summary: RunSummary, drifts: list[Drift]) -> None:
+    """Publish a run's summary artifacts, and its report with the drift since the previous run."""
+    publish_summary(summary)
+    publish_report("\n\n".join([summary.as_markdown(), "## Drift since the previous run",
+                                *(f"- {d.headline()}" for d in drifts)]), summary.plots)
 
 
 def publish_summary(summary: RunSummary) -> None:

@@ -299,9 +299,8 @@ def cluster(
     failures: dict[str, str] = {}
     for feature_set, frame in frames.items():
         matrix = frame.loc[common].to_numpy(dtype=float)
-        usable_ks = [k for k in ks if k <= len(common)]
         future = fit_mixtures.submit(
-            feature_set, matrix, list(frame.columns), usable_ks, fixed_k=fixed_k, n_seeds=n_seeds,
+            feature_set, matrix, list(frame.columns), ks, fixed_k=fixed_k, n_seeds=n_seeds,
             covariance_type=covariance_type, random_state=random_state)
         result = _results([future], progress, [len(ks) * n_seeds])[0]
         if isinstance(result, ValueError):

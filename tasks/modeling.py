@@ -63,13 +63,16 @@ def fit_mixtures(
 ) -> MixtureFits:
     """Fit every k in ``ks`` over ``n_seeds`` EM seeds on standardized ``features``.
 
+    A k above the number of samples cannot be fitted and is left out.
+
     Raises
     ------
     ValueError
         The features cannot be fitted (NaN, a constant column, fewer tracks than k, every
         k failed...); the message says which and what to do.
     """
-    selection = select_k(features, ks, criterion="bic", covariance_type=covariance_type,
+    usable_ks = [k for k in ks if k <= len(features)]
+    selection = select_k(features, usable_ks, criterion="bic", covariance_type=covariance_type,
                          n_init=n_seeds, random_state=random_state, standardize=True,
                          feature_names=feature_names)
     models = {k: model for k, model in zip(selection.ks, selection.models) if model is not None}

@@ -103,14 +103,15 @@ def check_written(
     unique_by_check = table in UNIQUE_BY_CHECK
     if not checks and not unique_by_check:
         return
-    counts = [f"count(*) FILTER (WHERE NOT coalesce({c.passes}, false))" for c in checks]
-    rules = [f"{c.table}.{c.column}: {{}} rows break {c.rule}" for c in checks]
+    # (SQL counting the offending rows, where, what they do) for each rule, one scan for all.
+    rules = [(f"count(*) FILTER (WHERE NOT coalesce({c.passes}, false))", f"{c.table}.{c.column}",
+              f"break {c.rule}") for c in checks]
     if unique_by_check:
-        counts.append(f"count(*) - count(DISTINCT ({', '.join(key)}))")
-        rules.append(f"{table}: {{}} rows repeat a key ({', '.join(key)})")
+        columns = ", ".join(key)
+        rules.append((f"count(*) - count(DISTINCT ({columns}))", table, f"repeat a key ({columns})"))
     failing = connection.execute(
-        f'SELECT {", ".join(counts)} FROM "{table}" WHERE run_id IN ({run_ids})'
+        f'SELECT {", ".join(sql for sql, _, _ in rules)} FROM "{table}" WHERE run_id IN ({run_ids})'
     ).fetchone()
-    broken = [rule.format(n) for rule, n in zip(rules, failing, strict=True) if n]
+    broken = [f"{where}: {n} rows {what}" for (_, where, what), n in zip(rules, failing, strict=True) if n]
     if broken:
         raise WarehouseError("check failed, stage not written: " + "; ".join(broken))
