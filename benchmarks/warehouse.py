@@ -1,17 +1,20 @@
 """Warehouse write and view speed, side by side.
 
-Builds N ``gmm_assignments`` rows as the pipeline does (``records.assignment_table``: Arrow,
-a list column ``probabilities`` of k values per row), then writes them two ways, each into a
-fresh file and timed from BEGIN to COMMIT:
+Builds N ``gmm_assignments`` rows as the pipeline does (``records.assignment_table``, Arrow),
+then writes them three ways, each into a fresh file and timed from BEGIN to COMMIT:
 
-* ``Warehouse.write``: delete skipped for a new run, INSERT, checks (values and repeated keys,
-  one scan) before COMMIT -- the table as migration 007 left it, without a PRIMARY KEY;
-* the same INSERT into the table as it was before migration 007, with its PRIMARY KEY index
-  (the reference that shows what the index cost).
+* ``Warehouse.write``: delete skipped for a new run, INSERT, checks (values and repeated keys)
+  before COMMIT -- the table as migrations 007 and 008 left it: no PRIMARY KEY index, no
+  list column;
+* the same rows with each track's k-long ``probabilities`` list, into the table as it was
+  before migration 008 (no index yet the list column), and before migration 007 (list column
+  and PRIMARY KEY index): the references that show what each change gained.
 
-Then rewrites a slice of existing keys (the idempotent replace path), and times
-``select * from track_clusters`` over a run of M tracks. Targets (issue 4): >= 1 M rows/s
-write, view < 1 s.
+Then the model rows a run writes for those assignments as one ``Warehouse.write``: the
+assignments plus ``gmm_memberships`` (the vectors of the chosen k: one k of the default nine,
+so N / 9 rows). Then rewrites a slice of existing keys (the idempotent replace path), and
+times ``select * from track_clusters`` over a run of M tracks. Targets (issue 4): >= 1 M
+rows/s write, view < 1 s.
 
     python benchmarks/warehouse.py [--rows 1000000] [--tracks 100000] [--replace-rows 100000]
 """
@@ -30,17 +33,25 @@ import pyarrow as pa
 
 from songmix.warehouse.connection import connect
 from songmix.warehouse.query import run_query
-from songmix.warehouse.records import assignment_table
+from songmix.warehouse.records import assignment_table, membership_table
 from songmix.warehouse.store import Warehouse
 
 K = 8
 
 
+def membership_probabilities(n_rows: int, *, seed: int = 0) -> np.ndarray:
+    """Membership probabilities of ``n_rows`` tracks under a k-component model, (n_rows, K)."""
+    return np.random.default_rng(seed).dirichlet(np.ones(K), size=n_rows)
+
+
+def _key(run_id: str, feature_set: str) -> dict[str, object]:
+    return {"run_id": run_id, "feature_set": feature_set, "k": K}
+
+
 def assignment_rows(n_rows: int, *, run_id: str, feature_set: str = "spotify", seed: int = 0) -> pa.Table:
     """``gmm_assignments`` rows of one model over ``n_rows`` tracks, as the pipeline builds them."""
-    probabilities = np.random.default_rng(seed).dirichlet(np.ones(K), size=n_rows)
-    return assignment_table({"run_id": run_id, "feature_set": feature_set, "k": K},
-                            [f"t{i:08d}" for i in range(n_rows)], probabilities)
+    return assignment_table(_key(run_id, feature_set), [f"t{i:08d}" for i in range(n_rows)],
+                            membership_probabilities(n_rows, seed=seed))
 
 
 def _timed(action) -> tuple[float, float]:
@@ -51,14 +62,19 @@ def _timed(action) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu_started
 
 
-def write_with_primary_key(path: Path, rows: pa.Table) -> None:
-    """The INSERT into the table as it was before migration 007, with its PRIMARY KEY index."""
+def write_to_older_layout(path: Path, rows: pa.Table, probabilities: np.ndarray, *, indexed: bool) -> None:
+    """The INSERT into gmm_assignments as it was before migration 008 (with its list column
+    ``probabilities``) and, if ``indexed``, before 007 (with its PRIMARY KEY index)."""
+    vectors = membership_table(_key("", ""), [""] * len(rows), probabilities).column("probabilities")
+    wide = rows.append_column("probabilities", vectors)
     with connect(path, read_only=False) as connection:
-        connection.execute("CREATE TABLE indexed AS FROM gmm_assignments LIMIT 0")
-        connection.execute("ALTER TABLE indexed ADD PRIMARY KEY (run_id, feature_set, k, track_id)")
-        connection.register("incoming_rows", rows)
+        connection.execute("CREATE TABLE older AS FROM gmm_assignments LIMIT 0")
+        connection.execute("ALTER TABLE older ADD COLUMN probabilities DOUBLE[]")
+        if indexed:
+            connection.execute("ALTER TABLE older ADD PRIMARY KEY (run_id, feature_set, k, track_id)")
+        connection.register("incoming_rows", wide)
         connection.execute("BEGIN TRANSACTION")
-        connection.execute("INSERT INTO indexed SELECT * FROM incoming_rows")
+        connection.execute("INSERT INTO older SELECT * FROM incoming_rows")
         connection.execute("COMMIT")
 
 
@@ -78,6 +94,9 @@ def view_fixture(warehouse: Warehouse, n_tracks: int) -> None:
         "gmm_models": models,
         "gmm_assignments": pa.concat_tables([assignment_rows(n_tracks, run_id=run_id, feature_set=s, seed=i)
                                              for i, s in enumerate(("spotify", "aubio"))]),
+        "gmm_memberships": pa.concat_tables([
+            membership_table(_key(run_id, s), ids, membership_probabilities(n_tracks, seed=i))
+            for i, s in enumerate(("spotify", "aubio"))]),
     })
     warehouse.finish_run(run_id, status="completed", counts={})
 
@@ -90,22 +109,36 @@ def main() -> None:
     args = parser.parse_args()
     built = {}
     spent, _ = _timed(lambda: built.setdefault("rows", assignment_rows(args.rows, run_id="bench")))
-    rows = built["rows"]
+    rows, probabilities = built["rows"], membership_probabilities(args.rows)
     print(f"duckdb {duckdb.__version__}, {duckdb.connect().execute('select current_setting(?)', ['threads']).fetchone()[0]} threads; "
           f"{args.rows:,} gmm_assignments rows, k = {K} (built as Arrow in {spent:.2f} s, not counted below)")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         seconds = {}
-        for name, write in (("Warehouse.write", lambda p, r: Warehouse(p).write({"gmm_assignments": r})),
-                            ("with PRIMARY KEY (before 007)", write_with_primary_key)):
+        for name, write in (
+            ("Warehouse.write", lambda p, r: Warehouse(p).write({"gmm_assignments": r})),
+            ("with probabilities (before 008)",
+             lambda p, r: write_to_older_layout(p, r, probabilities, indexed=False)),
+            ("with both (before 007)", lambda p, r: write_to_older_layout(p, r, probabilities, indexed=True)),
+        ):
             path = folder / f"{len(seconds)}.duckdb"
             Warehouse(path)
             seconds[name] = _timed(lambda: write(path, rows))
         ours = seconds["Warehouse.write"][0]
         for name, (spent, cpu) in seconds.items():
-            print(f"  write {name:<30} {spent:7.2f} s  {args.rows / spent:>12,.0f} rows/s  "
+            print(f"  write {name:<32} {spent:7.2f} s  {args.rows / spent:>12,.0f} rows/s  "
                   f"({spent / ours:4.1f}x Warehouse.write's time; CPU {cpu:.2f} s)")
         print(f"  target >= 1,000,000 rows/s: {'ok' if args.rows / ours >= 1e6 else 'SHORT'}")
+
+        chosen = args.rows // 9
+        memberships = membership_table(_key("bench", "spotify"), rows.column("track_id").to_pylist()[:chosen],
+                                       probabilities[:chosen])
+        path = folder / "stage.duckdb"
+        Warehouse(path)
+        spent, cpu = _timed(lambda: Warehouse(path).write({"gmm_assignments": rows, "gmm_memberships": memberships}))
+        print(f"  write as a run does: {args.rows:,} assignments + {chosen:,} gmm_memberships rows "
+              f"(chosen k of 9) in one Warehouse.write: {spent:.2f} s, "
+              f"{args.rows / spent:,.0f} assignment rows/s (CPU {cpu:.2f} s)")
 
         replace = rows.slice(0, args.replace_rows)
         warehouse = Warehouse(folder / "1.duckdb")

@@ -17,6 +17,8 @@ import duckdb
 from songmix.warehouse.connection import WarehouseError
 
 FEATURE_SETS = "('spotify', 'aubio')"
+MODEL_TABLES = ("gmm_fits", "gmm_models", "gmm_components", "gmm_assignments", "gmm_memberships",
+                "seed_stability")
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,14 @@ CHECKS: tuple[Check, ...] = (
     _accepted("spotify_features", "mode", "(0, 1)"),
     _within("spotify_features", "key", -1, 11),
     *(_accepted(table, "feature_set", FEATURE_SETS)
-      for table in ("gmm_fits", "gmm_models", "gmm_components", "gmm_assignments", "seed_stability")),
+      for table in MODEL_TABLES),
     *(Check(table, "k", "k >= 1", "k >= 1")
-      for table in ("gmm_fits", "gmm_models", "gmm_components", "gmm_assignments", "seed_stability")),
+      for table in MODEL_TABLES),
     _within("gmm_components", "weight", 0, 1),
     Check("gmm_components", "component", "in [0, k)", "component >= 0 AND component < k"),
     Check("gmm_assignments", "cluster", "in [0, k)", "cluster >= 0 AND cluster < k"),
     _within("gmm_assignments", "probability", 0, 1),
-    Check("gmm_assignments", "probabilities", "k values in [0, 1]",
+    Check("gmm_memberships", "probabilities", "k values in [0, 1]",
           "len(probabilities) = k AND list_min(probabilities) >= 0 AND list_max(probabilities) <= 1"),
     _within("seed_stability", "ari_with_best", -1, 1),
     _within("comparison", "p_value", 0, 1, nullable=True),
@@ -76,13 +78,14 @@ CHECKS: tuple[Check, ...] = (
 #: Tables whose natural key has no PRIMARY KEY index, so the checks count repeated keys.
 #: gmm_assignments is the largest table, and its index cost half of every write (migration
 #: 007). Their keys start with run_id: unique within the runs written means unique.
-UNIQUE_BY_CHECK = frozenset({"gmm_assignments"})
+UNIQUE_BY_CHECK = frozenset({"gmm_assignments", "gmm_memberships"})
 
 
 def check_written(
-    connection: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], run_ids: str
+    connection: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], run_ids: list[str]
 ) -> None:
-    """Run ``table``'s checks over its rows of the runs just written, in one scan.
+    """Run ``table``'s checks over its rows of the runs just written, in one scan (and a
+    second only to confirm a repeated key the first suggests).
 
     Parameters
     ----------
@@ -90,8 +93,8 @@ def check_written(
         An allow-listed table name.
     key : tuple of str
         Its natural key (allow-listed column names).
-    run_ids : str
-        A SQL subquery yielding the run ids just written (scopes the scan to new rows).
+    run_ids : list of str
+        The run ids just written (scopes the scan to new rows).
 
     Raises
     ------
@@ -106,12 +109,18 @@ def check_written(
     # (SQL counting the offending rows, where, what they do) for each rule, one scan for all.
     rules = [(f"count(*) FILTER (WHERE NOT coalesce({c.passes}, false))", f"{c.table}.{c.column}",
               f"break {c.rule}") for c in checks]
+    scope = f'FROM "{table}" WHERE run_id IN (SELECT unnest($run_ids))'
     if unique_by_check:
         columns = ", ".join(key)
-        rules.append((f"count(*) - count(DISTINCT ({columns}))", table, f"repeat a key ({columns})"))
-    failing = connection.execute(
-        f'SELECT {", ".join(sql for sql, _, _ in rules)} FROM "{table}" WHERE run_id IN ({run_ids})'
-    ).fetchone()
+        # Distinct 64-bit hashes of the key cost half of distinct keys; as hashes can collide,
+        # a repeat they suggest is recounted on the keys themselves below.
+        rules.append((f"count(*) - count(DISTINCT hash({columns}))", table, f"repeat a key ({columns})"))
+    parameters = {"run_ids": run_ids}
+    failing = list(connection.execute(f'SELECT {", ".join(sql for sql, _, _ in rules)} {scope}', parameters).fetchone())
+    if unique_by_check and failing[-1]:
+        failing[-1] = connection.execute(
+            f"SELECT count(*) - count(DISTINCT ({columns})) {scope}", parameters
+        ).fetchone()[0]
     broken = [f"{where}: {n} rows {what}" for (_, where, what), n in zip(rules, failing, strict=True) if n]
     if broken:
         raise WarehouseError("check failed, stage not written: " + "; ".join(broken))

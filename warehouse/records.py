@@ -1,5 +1,5 @@
 """From pipeline results to warehouse rows: one function per stage, DataFrames out (Arrow
-for the largest table, ``gmm_assignments``).
+for the largest tables, ``gmm_assignments`` and ``gmm_memberships``).
 
 These functions decide how results are laid out in tables (the schema's business) and
 touch no database; :class:`~songmix.warehouse.store.Warehouse` writes what they return.
@@ -92,7 +92,8 @@ def mixture_rows(
     run_id: str, fits, features: np.ndarray, track_ids: Sequence[str]
 ) -> dict[str, pd.DataFrame]:
     """``gmm_fits``, ``gmm_models``, ``gmm_components``, ``gmm_assignments`` and
-    ``seed_stability`` rows for every k of one feature set's :class:`MixtureFits`."""
+    ``seed_stability`` rows for every k of one feature set's :class:`MixtureFits`, and
+    ``gmm_memberships`` for its chosen k."""
     sha = data_sha256(features, track_ids)
     n = len(track_ids)
     scaler = fits.scaler
@@ -127,19 +128,26 @@ def mixture_rows(
             "covariance": covariances[component].ravel().tolist(),
         } for component in range(k)]
         assignment_rows.append(assignment_table(key, track_ids, fits.probabilities[k]))
+    chosen_key = {"run_id": run_id, "feature_set": fits.feature_set, "k": fits.chosen_k}
     return {
         "gmm_fits": pd.DataFrame(fit_rows),
         "gmm_models": pd.DataFrame(model_rows),
         "gmm_components": pd.DataFrame(component_rows),
         "gmm_assignments": pa.concat_tables(assignment_rows),
+        "gmm_memberships": membership_table(chosen_key, track_ids, fits.probabilities[fits.chosen_k]),
         "seed_stability": pd.DataFrame(stability_rows),
     }
+
+
+def _key_columns(key: Mapping[str, object], n_rows: int) -> dict[str, pa.Array]:
+    """The model's key (``run_id``, ``feature_set``, ``k``) as columns of ``n_rows`` rows."""
+    return {name: pa.array([value] * n_rows) for name, value in key.items()}
 
 
 def assignment_table(
     key: Mapping[str, object], track_ids: Sequence[str], probabilities: np.ndarray
 ) -> pa.Table:
-    """``gmm_assignments`` rows of one model, built column by column as Arrow.
+    """``gmm_assignments`` rows of one model (cluster and its probability), built as Arrow.
 
     Parameters
     ----------
@@ -152,19 +160,33 @@ def assignment_table(
     Returns
     -------
     table : pyarrow.Table
-        One row per track. ``probabilities`` becomes a list column over one flat buffer, with
-        no Python object per row (the pandas route made one array per row and cost more than
-        the database write).
+        One row per track.
+    """
+    n_tracks = len(probabilities)
+    labels = probabilities.argmax(axis=1)
+    return pa.table({
+        **_key_columns(key, n_tracks),
+        "track_id": pa.array(track_ids, pa.string()),
+        "cluster": pa.array(labels.astype(np.int32)),
+        "probability": pa.array(probabilities[np.arange(n_tracks), labels], pa.float64()),
+    })
+
+
+def membership_table(
+    key: Mapping[str, object], track_ids: Sequence[str], probabilities: np.ndarray
+) -> pa.Table:
+    """``gmm_memberships`` rows of one model: every component's probability, as Arrow.
+
+    Parameters are those of :func:`assignment_table`. ``probabilities`` becomes a list column
+    over one flat buffer, with no Python object per row (the pandas route made one array per
+    row and cost more than the database write).
     """
     probabilities = np.ascontiguousarray(probabilities, dtype=np.float64)
     n_tracks, n_components = probabilities.shape
-    labels = probabilities.argmax(axis=1)
     offsets = np.arange(0, n_tracks * n_components + 1, n_components, dtype=np.int64)
     return pa.table({
-        **{name: pa.array([value] * n_tracks) for name, value in key.items()},
+        **_key_columns(key, n_tracks),
         "track_id": pa.array(track_ids, pa.string()),
-        "cluster": pa.array(labels.astype(np.int32)),
-        "probability": pa.array(probabilities[np.arange(n_tracks), labels]),
         "probabilities": pa.LargeListArray.from_arrays(offsets, probabilities.ravel()),
     })
 

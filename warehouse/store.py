@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from songmix.warehouse.checks import check_written
 from songmix.warehouse.connection import WarehouseError, connect, migrate, validate_path
@@ -41,6 +42,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "gmm_models": ("run_id", "feature_set", "k"),
     "gmm_components": ("run_id", "feature_set", "k", "component"),
     "gmm_assignments": ("run_id", "feature_set", "k", "track_id"),
+    "gmm_memberships": ("run_id", "feature_set", "k", "track_id"),
     "seed_stability": ("run_id", "feature_set", "k", "seed"),
     "comparison": ("run_id", "left_set", "right_set", "left_k", "right_k", "metric"),
     "contingency": ("run_id", "left_set", "right_set", "left_cluster", "right_cluster"),
@@ -70,7 +72,16 @@ def _as_arrow(rows: pd.DataFrame | pa.Table) -> pa.Table:
         raise WarehouseError(f"rows cannot be stored as typed columns: {error}") from None
 
 
-def _may_hold_keys_of(connection: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...]) -> bool:
+def _run_ids_of(rows: pa.Table) -> list[str]:
+    """The distinct run ids among ``rows`` (none when the table is not run-tagged)."""
+    if "run_id" not in rows.column_names:
+        return []
+    return pc.unique(rows.column("run_id")).drop_null().to_pylist()
+
+
+def _may_hold_keys_of(
+    connection: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], run_ids: list[str]
+) -> bool:
     """False when ``table`` certainly holds none of the incoming keys (a new run's rows).
 
     Deleting through a PRIMARY KEY index is costly even when nothing matches; a key that
@@ -79,8 +90,7 @@ def _may_hold_keys_of(connection: duckdb.DuckDBPyConnection, table: str, key: tu
     if key[0] != "run_id":
         return True
     return connection.execute(
-        f"SELECT EXISTS (SELECT 1 FROM {_quoted(table)} "
-        "WHERE run_id IN (SELECT DISTINCT run_id FROM incoming_rows))"
+        f"SELECT EXISTS (SELECT 1 FROM {_quoted(table)} WHERE run_id IN (SELECT unnest(?)))", [run_ids]
     ).fetchone()[0]
 
 
@@ -179,7 +189,8 @@ class Warehouse:
             raise WarehouseError(f"{table} has no columns {unknown}")
         connection.register("incoming_rows", incoming)
         try:
-            if _may_hold_keys_of(connection, table, key):
+            run_ids = _run_ids_of(incoming)
+            if _may_hold_keys_of(connection, table, key, run_ids):
                 match = " AND ".join(
                     f"{_quoted(table)}.{_quoted(c)} = incoming_rows.{_quoted(c)}" for c in key
                 )
@@ -191,7 +202,7 @@ class Warehouse:
                 )
             except duckdb.ConstraintException as error:
                 raise WarehouseError(f"check failed, stage not written: {table}: {error}") from None
-            check_written(connection, table, key, "SELECT DISTINCT run_id FROM incoming_rows")
+            check_written(connection, table, key, run_ids)
         finally:
             connection.unregister("incoming_rows")
         return incoming.num_rows

@@ -41,6 +41,14 @@ def test_every_stage_table_fills_and_counts_add_up(demo_runs):
     # one row per (feature set, k, seed) and per (feature set, k, track)
     assert _scalar(db, "select count(*) from gmm_fits where run_id = ?", first.run_id) == 2 * 3 * 4
     assert _scalar(db, "select count(*) from gmm_assignments where run_id = ?", first.run_id) == 2 * 3 * N_TRACKS
+    # every component's probability for the chosen model of each feature set, agreeing with the assignments
+    assert _scalar(db, "select count(*) from gmm_memberships join gmm_models using (run_id, feature_set, k) "
+                       "where run_id = ? and chosen", first.run_id) == 2 * N_TRACKS
+    assert _scalar(db, "select count(*) from gmm_memberships m join gmm_assignments a "
+                       "using (run_id, feature_set, k, track_id) where run_id = ? "
+                       "and abs(m.probabilities[a.cluster + 1] - a.probability) < 1e-12 "
+                       "and list_position(m.probabilities, list_max(m.probabilities)) = a.cluster + 1",
+                   first.run_id) == 2 * N_TRACKS
     assert _scalar(db, "select sum(k) from gmm_models where run_id = ?", first.run_id) == \
         _scalar(db, "select count(*) from gmm_components where run_id = ?", first.run_id)
     chosen_k = _scalar(db, "select k from gmm_models where run_id = ? and feature_set = 'spotify' and chosen",

@@ -103,7 +103,7 @@ def test_a_file_from_a_newer_songmix_is_refused(tmp_path):
         Warehouse(path)
 
 
-def test_migration_007_keeps_the_assignments_of_an_older_file_and_drops_only_the_index(tmp_path):
+def test_migrations_007_and_008_keep_every_assignment_and_vector_of_an_older_file(tmp_path):
     from songmix.warehouse.connection import _migrations
 
     path = tmp_path / "v6.duckdb"
@@ -114,13 +114,16 @@ def test_migration_007_keeps_the_assignments_of_an_older_file_and_drops_only_the
             if version < 7:
                 connection.execute(sql)
                 connection.execute("INSERT INTO schema_version VALUES (?, ?, current_timestamp)", [version, name])
-        connection.execute("INSERT INTO gmm_assignments VALUES ('r1', 'spotify', 2, 'a', 1, 0.8, [0.2, 0.8])")
+        connection.execute("INSERT INTO gmm_assignments VALUES ('r1', 'spotify', 2, 'a', 1, 0.8, [0.2, 0.8]), "
+                           "('r1', 'spotify', 3, 'a', 0, 0.5, [0.5, 0.3, 0.2])")
     Warehouse(path)
     with duckdb.connect(str(path), read_only=True) as connection:
-        assert connection.execute("select * from gmm_assignments").fetchall() == [
-            ("r1", "spotify", 2, "a", 1, 0.8, [0.2, 0.8])]
+        assert connection.execute("select * from gmm_assignments order by k").fetchall() == [
+            ("r1", "spotify", 2, "a", 1, 0.8), ("r1", "spotify", 3, "a", 0, 0.5)]
+        assert connection.execute("select * from gmm_memberships order by k").fetchall() == [
+            ("r1", "spotify", 2, "a", [0.2, 0.8]), ("r1", "spotify", 3, "a", [0.5, 0.3, 0.2])]
         assert connection.execute("select count(*) from duckdb_constraints() where table_name = 'gmm_assignments' "
                                   "and constraint_type = 'PRIMARY KEY'").fetchone() == (0,)
         assert connection.execute("select count(*) from track_clusters").fetchone() == (0,)
-        assert connection.execute("select comment from duckdb_columns() where table_name = 'gmm_assignments' "
+        assert connection.execute("select comment from duckdb_columns() where table_name = 'gmm_memberships' "
                                   "and column_name = 'probabilities'").fetchone()[0].startswith("Membership")

@@ -18,7 +18,12 @@ def empty_warehouse(tmp_path_factory):
 
 def _assignments(**overrides) -> pd.DataFrame:
     rows = pd.DataFrame({"run_id": "r1", "feature_set": "spotify", "k": 2, "track_id": ["a", "b", "c"],
-                         "cluster": [0, 1, 0], "probability": [0.9, 0.8, 0.7],
+                         "cluster": [0, 1, 0], "probability": [0.9, 0.8, 0.7]})
+    return rows.assign(**overrides)
+
+
+def _memberships(**overrides) -> pd.DataFrame:
+    rows = pd.DataFrame({"run_id": "r1", "feature_set": "spotify", "k": 2, "track_id": ["a", "b", "c"],
                          "probabilities": [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]]})
     return rows.assign(**overrides)
 
@@ -33,24 +38,27 @@ def _count(warehouse: Warehouse, table: str) -> int:
 
 
 def test_valid_rows_pass_every_check(empty_warehouse):
-    empty_warehouse.write({"gmm_assignments": _assignments(run_id="ok")})
-    assert _count(empty_warehouse, "gmm_assignments") == 3
+    empty_warehouse.write({"gmm_assignments": _assignments(run_id="ok"), "gmm_memberships": _memberships(run_id="ok")})
+    assert _count(empty_warehouse, "gmm_assignments") == _count(empty_warehouse, "gmm_memberships") == 3
 
 
-@pytest.mark.parametrize(("overrides", "column", "n_bad"), [
-    ({"feature_set": "mfcc"}, "gmm_assignments.feature_set", 3),
-    ({"probability": [0.9, 1.5, -0.1]}, "gmm_assignments.probability", 2),
-    ({"probabilities": [[0.9, 0.1], [2.0, -1.0], [0.7, 0.3]]}, "gmm_assignments.probabilities", 1),
-    ({"probabilities": [[0.9, 0.1, 0.0], [0.2, 0.8], [0.7, 0.3]]}, "gmm_assignments.probabilities", 1),
-    ({"cluster": [0, 2, 0]}, "gmm_assignments.cluster", 1),
-    ({"k": 0, "cluster": 0}, "gmm_assignments.k", 3),
+@pytest.mark.parametrize(("table", "overrides", "column", "n_bad"), [
+    ("gmm_assignments", {"feature_set": "mfcc"}, "gmm_assignments.feature_set", 3),
+    ("gmm_assignments", {"probability": [0.9, 1.5, -0.1]}, "gmm_assignments.probability", 2),
+    ("gmm_assignments", {"cluster": [0, 2, 0]}, "gmm_assignments.cluster", 1),
+    ("gmm_assignments", {"k": 0, "cluster": 0}, "gmm_assignments.k", 3),
+    ("gmm_memberships", {"probabilities": [[0.9, 0.1], [2.0, -1.0], [0.7, 0.3]]}, "gmm_memberships.probabilities", 1),
+    ("gmm_memberships", {"probabilities": [[0.9, 0.1, 0.0], [0.2, 0.8], [0.7, 0.3]]}, "gmm_memberships.probabilities", 1),
+    ("gmm_memberships", {"feature_set": "mfcc"}, "gmm_memberships.feature_set", 3),
 ])
 def test_a_broken_rule_names_table_column_and_count_and_nothing_is_written(
-    empty_warehouse, overrides, column, n_bad
+    empty_warehouse, table, overrides, column, n_bad
 ):
-    before = {name: _count(empty_warehouse, name) for name in ("tracks", "gmm_assignments")}
+    before = {name: _count(empty_warehouse, name) for name in ("tracks", "gmm_assignments", "gmm_memberships")}
+    rows = {"gmm_assignments": _assignments(), "gmm_memberships": _memberships()}
+    rows[table] = rows[table].assign(**overrides)
     with pytest.raises(WarehouseError, match=rf"{column}: {n_bad} rows break"):
-        empty_warehouse.write({"tracks": _tracks(), "gmm_assignments": _assignments(**overrides)})
+        empty_warehouse.write({"tracks": _tracks(), **rows})
     assert {name: _count(empty_warehouse, name) for name in before} == before
 
 
@@ -85,12 +93,37 @@ def test_every_natural_key_is_the_tables_primary_key_or_checked_after_write(empt
     assert all(TABLE_KEYS[table][0] == "run_id" and table not in primary_keys for table in UNIQUE_BY_CHECK)
 
 
-def test_a_key_repeated_in_an_unindexed_table_is_refused_and_nothing_is_written(empty_warehouse):
-    before = _count(empty_warehouse, "gmm_assignments")
-    repeated = _assignments(run_id="twice", track_id=["a", "b", "a"])
-    with pytest.raises(WarehouseError, match=r"gmm_assignments: 1 rows repeat a key \(run_id, feature_set, k, track_id\)"):
-        empty_warehouse.write({"gmm_assignments": repeated})
-    assert _count(empty_warehouse, "gmm_assignments") == before
+@pytest.mark.parametrize("table", sorted(UNIQUE_BY_CHECK))
+def test_a_key_repeated_in_an_unindexed_table_is_refused_and_nothing_is_written(empty_warehouse, table):
+    before = _count(empty_warehouse, table)
+    repeated = {"gmm_assignments": _assignments, "gmm_memberships": _memberships}[table](
+        run_id="twice", track_id=["a", "b", "a"])
+    with pytest.raises(WarehouseError, match=rf"{table}: 1 rows repeat a key \(run_id, feature_set, k, track_id\)"):
+        empty_warehouse.write({table: repeated})
+    assert _count(empty_warehouse, table) == before
+
+
+def test_a_key_hash_collision_is_not_taken_for_a_repeated_key(empty_warehouse, monkeypatch):
+    """The fast screen counts distinct key hashes; a collision must not fail the stage."""
+    import songmix.warehouse.checks as checks
+
+    real_execute = duckdb.DuckDBPyConnection.execute
+    colliding = "count(DISTINCT hash(run_id, feature_set, k, track_id))"
+
+    class CollidingHashes:
+        """A connection whose key hashes all collide (one distinct hash)."""
+
+        def __init__(self, connection):
+            self.connection = connection
+
+        def execute(self, sql, *args):
+            return real_execute(self.connection, sql.replace(colliding, "1"), *args)
+
+    real_check = checks.check_written
+    monkeypatch.setattr("songmix.warehouse.store.check_written",
+                        lambda connection, *rest: real_check(CollidingHashes(connection), *rest))
+    empty_warehouse.write({"gmm_assignments": _assignments(run_id="collide")})
+    assert _count(empty_warehouse, "gmm_assignments") >= 3
 
 
 def test_rewriting_unindexed_keys_replaces_them(empty_warehouse):

@@ -19,7 +19,10 @@ def warehouse_path(tmp_path_factory):
         "tracks": pd.DataFrame({"track_id": ["a", "b", "c"], "name": "n", "artists": "x", "run_id": "r1"}),
         "gmm_assignments": pd.DataFrame({
             "run_id": "r1", "feature_set": "aubio", "k": 2, "track_id": ["a", "b"], "cluster": [0, 1],
-            "probability": [0.6, 0.7], "probabilities": [[0.6, 0.4], [0.3, 0.7]]}),
+            "probability": [0.6, 0.7]}),
+        "gmm_memberships": pd.DataFrame({
+            "run_id": "r1", "feature_set": "aubio", "k": 2, "track_id": ["a", "b"],
+            "probabilities": [[0.6, 0.4], [0.3, 0.7]]}),
     })
     return path
 
@@ -55,7 +58,7 @@ def test_exported_lists_keep_their_values(warehouse_path, tmp_path):
     main(["export", str(tmp_path), "--db", str(warehouse_path)])
     with duckdb.connect() as connection:
         rows = connection.execute("select track_id, probabilities from read_parquet(?) order by 1",
-                                  [str(tmp_path / "gmm_assignments.parquet")]).fetchall()
+                                  [str(tmp_path / "gmm_memberships.parquet")]).fetchall()
     assert rows == [("a", [0.6, 0.4]), ("b", [0.3, 0.7])]
 
 

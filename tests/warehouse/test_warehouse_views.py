@@ -15,7 +15,7 @@ TRACKS = ["a", "b", "c"]
 
 
 def _model_rows(run_id: str, feature_set: str, k: int, *, chosen: bool, clusters: list[int]):
-    """Minimal gmm_models / gmm_assignments rows of one fitted model."""
+    """Minimal gmm_models / gmm_assignments / gmm_memberships rows of one fitted model."""
     model = pd.DataFrame([{
         "run_id": run_id, "feature_set": feature_set, "k": k, "covariance_type": "full",
         "chosen": chosen, "features": ["x"], "scaler_mean": [0.0], "scaler_scale": [1.0],
@@ -24,10 +24,10 @@ def _model_rows(run_id: str, feature_set: str, k: int, *, chosen: bool, clusters
     }])
     probabilities = np.full((len(TRACKS), k), 0.1 / max(k - 1, 1))
     probabilities[np.arange(len(TRACKS)), clusters] = 0.9
-    assignments = pd.DataFrame({
-        "run_id": run_id, "feature_set": feature_set, "k": k, "track_id": TRACKS,
-        "cluster": clusters, "probability": 0.9, "probabilities": list(probabilities)})
-    return {"gmm_models": model, "gmm_assignments": assignments}
+    key = {"run_id": run_id, "feature_set": feature_set, "k": k, "track_id": TRACKS}
+    assignments = pd.DataFrame(key | {"cluster": clusters, "probability": 0.9})
+    memberships = pd.DataFrame(key | {"probabilities": list(probabilities)})
+    return {"gmm_models": model, "gmm_assignments": assignments, "gmm_memberships": memberships}
 
 
 def _run(warehouse: Warehouse, run_id: str, *, clusters: list[int], finish: str | None):
@@ -39,7 +39,7 @@ def _run(warehouse: Warehouse, run_id: str, *, clusters: list[int], finish: str 
                                 "artists": "someone", "run_id": run_id}),
         "run_tracks": pd.DataFrame({"run_id": run_id, "track_id": TRACKS, "position": [0, 1, 2]}),
         **{name: pd.concat([m[name] for m in models], ignore_index=True)
-           for name in ("gmm_models", "gmm_assignments")},
+           for name in ("gmm_models", "gmm_assignments", "gmm_memberships")},
         "comparison": pd.DataFrame([{
             "run_id": run_id, "left_set": "spotify", "right_set": "aubio", "left_k": 2,
             "right_k": 2, "metric": "ari", "value": 0.5, "n_tracks": 3}]),
