@@ -25,10 +25,14 @@ import pandas as pd
 
 # Bump when the generated tracks, features or the audio rendered from them (demo_audio) change:
 # the fingerprint keys every cache of demo data, rendered previews included.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 SPOTIFY_API_URL = "https://api.spotify.com/v1"
 MAX_TRACKS = 99_999  # ISRC designation codes have five digits
+# Tracks are drawn in blocks of this many, each from its own random stream, so the catalog of
+# n tracks is the first n tracks of every larger one (same ids, features and truth): runs of
+# different sizes on one warehouse agree about the tracks they share.
+BLOCK_TRACKS = 1000
 UNIT_FEATURES: tuple[str, ...] = (
     "danceability",
     "energy",
@@ -278,7 +282,8 @@ def generate_catalog(
     Parameters
     ----------
     n_tracks : int
-        Number of tracks, 1 to :data:`MAX_TRACKS`. Groups get sizes as equal as possible.
+        Number of tracks, 1 to :data:`MAX_TRACKS`. Groups get sizes as equal as possible. The
+        tracks are the first ``n_tracks`` of any larger catalog with the same other arguments.
     n_groups : int
         Number of genre-like groups, 1 to ``len(GENRE_PROTOTYPES)``; the first ``n_groups``
         prototypes are used.
@@ -288,29 +293,31 @@ def generate_catalog(
         Seed of every random draw.
     audio_mismatch : bool
         If true, each track's preview is rendered from another, randomly chosen track's features
-        (a derangement): audio and features disagree, while tracks and features stay identical to
-        the catalog generated with ``audio_mismatch=False``.
+        (a derangement of all ``n_tracks``, so it depends on the catalog's size): audio and
+        features disagree, while tracks and features stay identical to the catalog generated
+        with ``audio_mismatch=False``.
 
     Returns
     -------
     DemoCatalog
     """
     _check_arguments(n_tracks, n_groups=n_groups, year=year, audio_mismatch=audio_mismatch)
-    rng = np.random.default_rng(seed)
     prototypes = GENRE_PROTOTYPES[:n_groups]
-    groups = np.arange(n_tracks) % n_groups
-    rng.shuffle(groups)  # search results are not sorted by genre
-
-    feature_columns = _draw_features(groups, prototypes, rng)
-    tracks = _draw_tracks(
-        groups, prototypes, feature_columns["duration_ms"], rng, year=year, seed=seed
-    )
+    blocks = [
+        _draw_block(block, prototypes, year=year, seed=seed)
+        for block in range(-(-n_tracks // BLOCK_TRACKS))
+    ]
+    groups = np.concatenate([block_groups for block_groups, _, _ in blocks])[:n_tracks]
+    tracks = [track for _, _, block_tracks in blocks for track in block_tracks][:n_tracks]
     track_ids = [track["id"] for track in tracks]
     audio_features = tuple(
-        _audio_features_object(track, {name: column[i] for name, column in feature_columns.items()})
-        for i, track in enumerate(tracks)
+        _audio_features_object(track, {name: column[i] for name, column in features.items()})
+        for _, features, block_tracks in blocks
+        for i, track in enumerate(block_tracks)
+    )[:n_tracks]
+    audio_sources = (
+        _derangement(n_tracks, np.random.default_rng(seed)) if audio_mismatch else np.arange(n_tracks)
     )
-    audio_sources = _derangement(n_tracks, rng) if audio_mismatch else np.arange(n_tracks)
     truth = pd.DataFrame({
         "track_id": track_ids,
         "group": groups.astype(int),
@@ -363,6 +370,27 @@ def _check_arguments(n_tracks: int, *, n_groups: int, year: int, audio_mismatch:
         raise ValueError(f"year must be between 1900 and 2100, got {year}.")
     if audio_mismatch and n_tracks < 2:
         raise ValueError("audio_mismatch needs at least 2 tracks to swap previews between.")
+
+
+def _draw_block(
+    block: int, prototypes: tuple[GenrePrototype, ...], *, year: int, seed: int
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict]]:
+    """Tracks ``block * BLOCK_TRACKS`` up to the next block: groups, feature columns, tracks.
+
+    Every block draws from its own stream (``seed``, ``block``), so it does not depend on how
+    many blocks the catalog holds.
+    """
+    rng = np.random.default_rng([seed, block])
+    n_groups = len(prototypes)
+    # Each run of n_groups tracks holds every group once, in random order (search results are
+    # not sorted by genre), so the groups of any prefix differ in size by one at most.
+    n_runs = -(-BLOCK_TRACKS // n_groups)
+    groups = rng.random((n_runs, n_groups)).argsort(axis=1).ravel()[:BLOCK_TRACKS]
+    features = _draw_features(groups, prototypes, rng)
+    tracks = _draw_tracks(
+        groups, prototypes, features["duration_ms"], rng, year=year, seed=seed, block=block
+    )
+    return groups, features, tracks
 
 
 def _draw_features(
@@ -426,26 +454,29 @@ def _draw_tracks(
     *,
     year: int,
     seed: int,
+    block: int,
 ) -> list[dict]:
-    """Draw Spotify track objects (artists, albums, names, ids, ISRCs) for the given groups.
+    """Draw Spotify track objects (artists, albums, names, ids, ISRCs) for one block's groups.
 
-    ``groups`` and ``durations_ms`` have shape (n_tracks,).
-    Artists belong to one group and release one album each in ``year``; about five tracks per
-    artist. Ids are hashes of (seed, year, kind, index), so they are unique and stable.
+    ``groups`` and ``durations_ms`` have shape (n_tracks,); the first track is number
+    ``block * n_tracks`` of the catalog. Artists belong to one group and block and release one
+    album each in ``year``; about five tracks per artist. Ids are hashes of (seed, year, kind,
+    index), so they are unique and stable.
     """
     n_tracks = len(groups)
     n_groups = len(prototypes)
     n_artists_per_group = max(1, n_tracks // (5 * n_groups))
     artist_of_track = groups * n_artists_per_group + rng.integers(0, n_artists_per_group, n_tracks)
     n_artists = n_groups * n_artists_per_group
+    first_track, first_artist = block * n_tracks, block * n_artists
     artists = [
-        _simplified_object("artist", _base62_id(seed, year, "artist", a), _artist_name(rng))
+        _simplified_object("artist", _base62_id(seed, year, "artist", first_artist + a), _artist_name(rng))
         for a in range(n_artists)
     ]
     tracks_per_artist = np.bincount(artist_of_track, minlength=n_artists)
     albums = [
         _album_object(
-            album_id=_base62_id(seed, year, "album", a),
+            album_id=_base62_id(seed, year, "album", first_artist + a),
             name=_title(rng),
             artist=artists[a],
             release_date=_release_date(year, rng),
@@ -462,7 +493,7 @@ def _draw_tracks(
             featured = group * n_artists_per_group + rng.integers(0, n_artists_per_group)
             if featured != artist:
                 track_artists.append(artists[featured])
-        track_id = _base62_id(seed, year, "track", index)
+        track_id = _base62_id(seed, year, "track", first_track + index)
         popularity = rng.normal(*prototype.popularity)
         tracks.append({
             "album": albums[artist],
@@ -470,7 +501,7 @@ def _draw_tracks(
             "disc_number": 1,
             "duration_ms": int(durations_ms[index]),
             "explicit": bool(prototype.name == "hip-hop" and rng.random() < 0.6),
-            "external_ids": {"isrc": _isrc(index, group, year)},
+            "external_ids": {"isrc": _isrc(first_track + index, group, year)},
             "external_urls": {"spotify": f"https://open.spotify.com/track/{track_id}"},
             "href": f"{SPOTIFY_API_URL}/tracks/{track_id}",
             "id": track_id,
@@ -523,10 +554,12 @@ def _round_significant(value: float) -> float:
 def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
     """A random permutation of ``range(n)`` with no fixed point (n >= 2)."""
     permutation = rng.permutation(n)
-    for i in np.flatnonzero(permutation == np.arange(n)):
-        # Swapping a fixed point with any other position never creates a new fixed point.
-        j = (i + 1) % n
-        permutation[i], permutation[j] = permutation[j], permutation[i]
+    for i in range(n):
+        # Swapping a fixed point with any other position never creates a new fixed point. The
+        # test is on the current state: an earlier swap may already have moved position i.
+        if permutation[i] == i:
+            j = (i + 1) % n
+            permutation[i], permutation[j] = permutation[j], permutation[i]
     return permutation
 
 

@@ -11,9 +11,11 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 from songmix.sources.demo_catalog import (
+    BLOCK_TRACKS,
     GENRE_PROTOTYPES,
     TRUTH_COLUMNS,
     UNIT_FEATURES,
+    _derangement,
     generate_catalog,
 )
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES, SPOTIFY_FEATURE_COLUMNS
@@ -106,6 +108,32 @@ def test_groups_are_balanced_and_take_the_first_prototypes():
     assert catalog.group_names == tuple(p.name for p in GENRE_PROTOTYPES[:3])
     names = catalog.truth.groupby("group")["group_name"].unique()
     assert all(list(names[g]) == [catalog.group_names[g]] for g in range(3))
+
+
+@pytest.mark.parametrize("n_small", [1, 37, BLOCK_TRACKS, BLOCK_TRACKS + 5])
+def test_a_smaller_catalog_is_the_first_tracks_of_a_larger_one(n_small):
+    """Runs of different sizes on one warehouse must agree about the tracks they share."""
+    small, large = generate_catalog(n_small), generate_catalog(BLOCK_TRACKS + 40)
+    assert small.tracks == large.tracks[:n_small]
+    assert small.audio_features == large.audio_features[:n_small]
+    pd.testing.assert_frame_equal(small.truth, large.truth.iloc[:n_small])
+    sizes = small.truth["group"].value_counts()
+    assert sizes.max() - sizes.min() <= 1
+
+
+class _IdentityPermutation:
+    """A generator whose every permutation is the identity: each position a fixed point."""
+
+    def permutation(self, n):
+        return np.arange(n)
+
+
+@pytest.mark.parametrize("n", range(2, 9))
+def test_derangements_leave_no_track_on_its_own_audio(n):
+    for rng in [_IdentityPermutation(), *(np.random.default_rng(seed) for seed in range(50))]:
+        permutation = _derangement(n, rng)
+        assert sorted(permutation) == list(range(n))
+        assert (permutation != np.arange(n)).all()
 
 
 def test_truth_matches_the_features_when_audio_matches():
