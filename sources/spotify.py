@@ -427,8 +427,26 @@ class _RedactAuthorization(logging.Filter):
         return True
 
 
+class _HandledHttpErrors(logging.Filter):
+    """Demotes spotipy's ERROR record of every HTTP error it raises: songmix handles each (a
+    fallback, a retry, or a failure it reports itself), so the worker's log and the Prefect UI
+    show no error for work that then succeeds. The audio-features 403, which every app created
+    after 2024-11-27 gets, becomes INFO; other statuses WARNING."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.levelno == logging.ERROR and message.startswith("HTTP Error for "):
+            expected = "/audio-features" in message and " returned 403 " in message
+            record.levelno = logging.INFO if expected else logging.WARNING
+            record.levelname = logging.getLevelName(record.levelno)
+        return True
+
+
 def _redact_spotipy_authorization_logs() -> None:
     for name in ("spotipy.oauth2", "spotipy.client"):
         spotipy_logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactAuthorization) for f in spotipy_logger.filters):
             spotipy_logger.addFilter(_RedactAuthorization())
+    client_logger = logging.getLogger("spotipy.client")
+    if not any(isinstance(f, _HandledHttpErrors) for f in client_logger.filters):
+        client_logger.addFilter(_HandledHttpErrors())

@@ -307,6 +307,19 @@ def test_audio_features_403_means_fall_back(client, fake, tracks):
     assert fake.calls["audio-features"] == 1
 
 
+def test_expected_refusals_and_retried_errors_are_not_logged_as_errors(client, fake, tracks, caplog):
+    fake.audio_features = None
+    fake.inject("search", Fault.server_error(503))
+    with caplog.at_level(logging.DEBUG, logger="spotipy"):
+        with pytest.raises(AudioFeaturesForbidden):
+            fetch_audio_features(client, [tracks[0]["id"]])
+        with pytest.raises(spotipy.SpotifyException):
+            fetch_search_page(client, "year:2020", offset=0)
+    http_errors = {record.getMessage().split(" returned ")[1][:3]: record.levelname
+                   for record in caplog.records if record.getMessage().startswith("HTTP Error for ")}
+    assert http_errors == {"403": "INFO", "503": "WARNING"}
+
+
 def test_audio_features_5xx_is_not_mistaken_for_forbidden(client, fake, tracks):
     fake.inject("audio-features", Fault.server_error(503))
     with pytest.raises(spotipy.SpotifyException) as caught:
