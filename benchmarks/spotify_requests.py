@@ -52,7 +52,7 @@ class StageClock:
     def stage_started(self, stage: str, total: int) -> None:
         self.started[stage] = time.perf_counter()
 
-    def stage_advanced(self, stage: str, done: int) -> None:
+    def stage_advanced(self, stage: str, done: int, total: int) -> None:
         pass
 
     def stage_finished(self, stage: str, summary: str) -> None:

@@ -26,8 +26,8 @@ class TerminalProgress:
     def stage_started(self, stage: str, total: int) -> None:
         self._task_ids[stage] = self._bars.add_task(stage, total=max(total, 1))
 
-    def stage_advanced(self, stage: str, done: int) -> None:
-        self._bars.update(self._task_ids[stage], completed=done)
+    def stage_advanced(self, stage: str, done: int, total: int) -> None:
+        self._bars.update(self._task_ids[stage], completed=done, total=max(total, 1))
 
     def stage_finished(self, stage: str, summary: str) -> None:
         self._bars.remove_task(self._task_ids.pop(stage))

@@ -32,7 +32,7 @@ from prefect.logging import get_run_logger
 class ProgressListener(Protocol):
     def stage_started(self, stage: str, total: int) -> None: ...
 
-    def stage_advanced(self, stage: str, done: int) -> None: ...
+    def stage_advanced(self, stage: str, done: int, total: int) -> None: ...
 
     def stage_finished(self, stage: str, summary: str) -> None: ...
 
@@ -68,10 +68,13 @@ class StageProgress:
 
     def advance(self, n: int = 1) -> None:
         self.done += n
+        # A stage may find more work than it planned (search pages fetched to replace tracks
+        # that turned out to be duplicates): the total grows, so progress never passes 100%.
+        self.total = max(self.total, self.done)
         if self._artifact_id is not None:
             update_progress_artifact(self._artifact_id, progress=100.0 * self.done / self.total)
         for listener in list(_listeners):
-            listener.stage_advanced(self.name, self.done)
+            listener.stage_advanced(self.name, self.done, self.total)
 
     def finish(self, summary: str) -> None:
         try:

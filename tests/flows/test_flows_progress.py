@@ -1,0 +1,48 @@
+"""Stage progress: listeners see every step, and a stage that finds more work never passes 100%."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from songmix.cli.progress import TerminalProgress
+from songmix.flows.progress import listening, stage
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def stage_started(self, stage: str, total: int) -> None:
+        self.events.append(("started", stage, total))
+
+    def stage_advanced(self, stage: str, done: int, total: int) -> None:
+        self.events.append(("advanced", stage, done, total))
+
+    def stage_finished(self, stage: str, summary: str) -> None:
+        self.events.append(("finished", stage, summary))
+
+
+def test_a_stage_that_finds_more_work_grows_its_total_instead_of_passing_100_percent():
+    recorder = Recorder()
+    with listening(recorder):
+        pages = stage("search pages", 3)
+        pages.advance(2)
+        pages.advance(2)  # a fourth page, fetched to replace duplicate tracks
+        pages.finish("4 pages")
+    assert recorder.events == [
+        ("started", "search pages", 3),
+        ("advanced", "search pages", 2, 3),
+        ("advanced", "search pages", 4, 4),
+        ("finished", "search pages", "4 pages"),
+    ]
+
+
+def test_the_terminal_bar_follows_a_growing_total():
+    terminal = TerminalProgress(Console(file=io.StringIO()))
+    with terminal, listening(terminal):
+        pages = stage("search pages", 3)
+        pages.advance(5)
+        (task,) = terminal._bars.tasks
+        assert (task.completed, task.total) == (5, 5)
