@@ -308,13 +308,16 @@ def generate_catalog(
         for block in range(-(-n_tracks // BLOCK_TRACKS))
     ]
     groups = np.concatenate([block_groups for block_groups, _, _ in blocks])[:n_tracks]
+    feature_columns = {
+        name: np.concatenate([features[name] for _, features, _ in blocks])[:n_tracks]
+        for name in blocks[0][1]
+    }
     tracks = [track for _, _, block_tracks in blocks for track in block_tracks][:n_tracks]
     track_ids = [track["id"] for track in tracks]
     audio_features = tuple(
-        _audio_features_object(track, {name: column[i] for name, column in features.items()})
-        for _, features, block_tracks in blocks
-        for i, track in enumerate(block_tracks)
-    )[:n_tracks]
+        _audio_features_object(track, {name: column[i] for name, column in feature_columns.items()})
+        for i, track in enumerate(tracks)
+    )
     audio_sources = (
         _derangement(n_tracks, np.random.default_rng(seed)) if audio_mismatch else np.arange(n_tracks)
     )
