@@ -123,7 +123,8 @@ def test_a_key_hash_collision_is_not_taken_for_a_repeated_key(empty_warehouse, m
     monkeypatch.setattr("songmix.warehouse.store.check_written",
                         lambda connection, *rest: real_check(CollidingHashes(connection), *rest))
     empty_warehouse.write({"gmm_assignments": _assignments(run_id="collide")})
-    assert _count(empty_warehouse, "gmm_assignments") >= 3
+    with duckdb.connect(str(empty_warehouse.path), read_only=True) as connection:
+        assert connection.execute("select count(*) from gmm_assignments where run_id = 'collide'").fetchone() == (3,)
 
 
 def test_rewriting_unindexed_keys_replaces_them(empty_warehouse):
