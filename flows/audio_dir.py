@@ -21,7 +21,13 @@ from songmix.flows.progress import stage
 from songmix.flows.reporting import RunSummary, publish_summary
 from songmix.flows.settings import default_db_path, default_out_dir
 from songmix.flows.stages import extract_features
-from songmix.tasks.compare import draw_plots, measure_agreement, measure_extractor_accuracy
+from songmix.tasks.compare import (
+    figure_inputs,
+    measure_agreement,
+    measure_extractor_accuracy,
+    render_plots,
+    save_plots,
+)
 from songmix.tasks.modeling import MixtureFits, fit_mixtures
 from songmix.warehouse import records
 from songmix.warehouse.store import Warehouse
@@ -153,9 +159,9 @@ def compare_with_truth(
             tables[name] = rows
     progress.advance()
     warehouse.write(tables)
-    plots = {} if fits is None else draw_plots(
+    plots = {} if fits is None else save_plots(render_plots(figure_inputs(
         {"aubio": fits}, {"aubio": features.loc[fitted_ids, list(fits.scaler.feature_names)]},
-        None, warehouse.fit_curves(run_id), None, None, out_dir)
+        None, warehouse.fit_curves(run_id), None, None)), out_dir)
     progress.advance()
     summary = RunSummary(
         run_id=run_id, n_tracks=len(fitted_ids),

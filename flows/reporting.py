@@ -17,12 +17,14 @@ from songmix.tasks.compare import (
     Agreement,
     FeatureMeasures,
     describe_clusters,
-    draw_plots,
+    figure_inputs,
     fit_notebook_model,
     measure_agreement,
     measure_agreement_across_k,
     measure_extractor_accuracy,
     measure_feature_agreement,
+    render_plots,
+    save_plots,
 )
 from songmix.tasks.drift import Drift
 from songmix.tasks.modeling import MixtureFits
@@ -139,10 +141,11 @@ def compare(
     progress.advance()
     warehouse.write(_comparison_tables(run_id, agreements, profiles, across_k, feature_measures,
                                        accuracy))
-    plots = draw_plots(fits, {name: features[name].loc[fitted_ids, list(fit.scaler.feature_names)]
-                              for name, fit in fits.items()},
-                       _find(agreements, "spotify", "aubio"), warehouse.fit_curves(run_id),
-                       feature_measures, across_k, out_dir)
+    figures = figure_inputs(fits, {name: features[name].loc[fitted_ids, list(fit.scaler.feature_names)]
+                                   for name, fit in fits.items()},
+                            _find(agreements, "spotify", "aubio"), warehouse.fit_curves(run_id),
+                            feature_measures, across_k)
+    plots = save_plots(render_plots(figures), out_dir)
     progress.advance()
     summary = RunSummary(
         run_id=run_id, n_tracks=len(fitted_ids),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from prefect import task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFnPolicy
 
 from songmix.analysis.agreement import AgreementWithUncertainty, agreement_across_k, agreement_with_uncertainty
 from songmix.analysis.compare import ClusteringComparison, compare_clusterings, matched_cluster_profiles
@@ -135,44 +137,90 @@ def measure_extractor_accuracy(aubio: pd.DataFrame, truth: pd.DataFrame) -> dict
             "n_tracks": len(common)}
 
 
-@task(name="draw-plots")
-def draw_plots(
+def figure_inputs(
     fits: dict[str, MixtureFits],
     features: dict[str, pd.DataFrame],
     spotify_vs_aubio: Agreement | None,
     fit_curves: pd.DataFrame,
     feature_measures: FeatureMeasures | None,
     across_k: pd.DataFrame | None,
-    out_dir: Path,
-) -> dict[str, Path]:
-    """Write the run's figures as PNG files into ``out_dir``; returns them by name."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
+) -> dict[str, tuple[str, dict]]:
+    """What each of the run's figures draws, by figure name: ``(plot function, arguments)``,
+    the arguments plain values (arrays, frames, strings, numbers)."""
+    figures: dict[str, tuple[str, dict]] = {}
     for feature_set, fit in fits.items():
         model = fit.models[fit.chosen_k]
         x_feature, y_feature = SCATTER_FEATURES[feature_set]
         scale = fit.scaler.scale
-        written[f"{feature_set}_clusters"] = out_dir / f"{feature_set}_clusters.png"
-        plot_cluster_scatter(
-            features[feature_set].to_numpy(dtype=float), fit.labels(),
-            fit.scaler.inverse_transform(model.means),
-            full_covariances(model) * np.outer(scale, scale),
-            feature_names=list(fit.scaler.feature_names), x_feature=x_feature, y_feature=y_feature,
-            title=f"{feature_set.capitalize()} features, k={fit.chosen_k} mixture",
-            path=written[f"{feature_set}_clusters"])
+        figures[f"{feature_set}_clusters"] = ("plot_cluster_scatter", {
+            "features": features[feature_set].to_numpy(dtype=float), "labels": fit.labels(),
+            "means": fit.scaler.inverse_transform(model.means),
+            "covariances": full_covariances(model) * np.outer(scale, scale),
+            "feature_names": list(fit.scaler.feature_names), "x_feature": x_feature,
+            "y_feature": y_feature, "title": f"{feature_set.capitalize()} features, k={fit.chosen_k} mixture"})
     if not fit_curves.empty:
-        written["information_criteria"] = out_dir / "information_criteria.png"
-        plot_information_criteria(fit_curves, chosen_k={n: f.chosen_k for n, f in fits.items()},
-                                  path=written["information_criteria"])
+        figures["information_criteria"] = ("plot_information_criteria", {
+            "fits": fit_curves, "chosen_k": {name: fit.chosen_k for name, fit in fits.items()}})
     if spotify_vs_aubio is not None:
-        written["contingency"] = out_dir / "contingency.png"
-        plot_contingency_heatmap(spotify_vs_aubio.clusters.matched_contingency,
-                                 title="Spotify clusters (rows) vs Aubio clusters (columns)",
-                                 path=written["contingency"])
+        figures["contingency"] = ("plot_contingency_heatmap", {
+            "contingency": spotify_vs_aubio.clusters.matched_contingency,
+            "title": "Spotify clusters (rows) vs Aubio clusters (columns)"})
     if feature_measures is not None:
-        written["feature_agreement"] = out_dir / "feature_agreement.png"
-        plot_feature_agreement(feature_measures.predicted.table, path=written["feature_agreement"])
+        figures["feature_agreement"] = ("plot_feature_agreement", {"table": feature_measures.predicted.table})
     if across_k is not None and not across_k.empty:
-        written["agreement_vs_k"] = out_dir / "agreement_vs_k.png"
-        plot_agreement_vs_k(across_k, path=written["agreement_vs_k"])
+        figures["agreement_vs_k"] = ("plot_agreement_vs_k", {"across_k": across_k})
+    return figures
+
+
+_PLOTTERS = {plotter.__name__: plotter for plotter in (
+    plot_cluster_scatter, plot_information_criteria, plot_contingency_heatmap,
+    plot_feature_agreement, plot_agreement_vs_k)}
+
+
+def _digest_into(digest, value) -> None:
+    """Feed ``value`` (plain values, arrays, frames, nested dicts and sequences) to ``digest``,
+    by content: equal values give equal bytes whichever objects hold them."""
+    if isinstance(value, np.ndarray):
+        digest.update(f"array {value.dtype.str} {value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, pd.DataFrame):
+        _digest_into(digest, [str(column) for column in value.columns])
+        _digest_into(digest, pd.util.hash_pandas_object(value, index=True).to_numpy())
+    elif isinstance(value, dict):
+        for key in sorted(value):
+            _digest_into(digest, key)
+            _digest_into(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"sequence {len(value)}".encode())
+        for item in value:
+            _digest_into(digest, item)
+    else:
+        digest.update(f"{type(value).__name__} {value!r}".encode())
+
+
+def _figures_key(context, parameters: dict) -> str:
+    """What the figures draw, and the songmix version that draws them (the plot functions
+    live outside the task's source)."""
+    digest = hashlib.sha256(version("songmix").encode())
+    _digest_into(digest, parameters["figures"])
+    return digest.hexdigest()
+
+
+# Cached on what the figures draw, compared by content: pickling the results they come from
+# (the INPUTS policy) gives different bytes for a fit computed now and the same fit read back
+# from the cache, so a rerun would draw everything again.
+@task(name="render-plots", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_figures_key))
+def render_plots(figures: dict[str, tuple[str, dict]]) -> dict[str, bytes]:
+    """PNG bytes of each figure of :func:`figure_inputs`, by name. A rerun on the same results
+    takes them from the cache: drawing is most of a warm run's comparison stage."""
+    return {name: _PLOTTERS[plotter](**arguments) for name, (plotter, arguments) in figures.items()}
+
+
+@task(name="save-plots")
+def save_plots(figures: dict[str, bytes], out_dir: Path) -> dict[str, Path]:
+    """Write each figure to ``out_dir/<name>.png``; returns the files by name."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {name: out_dir / f"{name}.png" for name in figures}
+    for name, png in figures.items():
+        written[name].write_bytes(png)
     return written
