@@ -24,3 +24,20 @@ def prefect_harness(tmp_path_factory):
         os.environ.pop("PREFECT_LOCAL_STORAGE_PATH", None)
     else:
         os.environ["PREFECT_LOCAL_STORAGE_PATH"] = previous
+
+
+@pytest.fixture
+def latest_task_run_states(prefect_harness):
+    """``states(name, n)``: the state names of the ``n`` newest task runs whose name contains
+    ``name`` in the test Prefect API, newest first."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    def states(name: str, n: int) -> list[str]:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name)),
+                                         sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=n)
+        return [run.state.name for run in runs]
+
+    return states

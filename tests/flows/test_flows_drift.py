@@ -142,18 +142,10 @@ def test_a_grown_catalog_drifts_by_its_new_tracks_since_the_last_completed_run(r
 
 
 @pytest.mark.slow
-def test_the_rerun_of_a_failed_run_reuses_its_cached_fits(runs):
-    from prefect import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
-    from prefect.client.schemas.sorting import TaskRunSort
-
+def test_the_rerun_of_a_failed_run_reuses_its_cached_fits(runs, latest_task_run_states):
     db, _, rerun = runs
-    with get_client(sync_client=True) as client:
-        fits = client.read_task_runs(
-            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="fit-mixtures[")),
-            sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=4)
     # The failed run fitted both feature sets; its rerun took both fits from the cache.
-    assert [run.state.name for run in fits] == ["Cached", "Cached", "Completed", "Completed"]
+    assert latest_task_run_states("fit-mixtures[", 4) == ["Cached", "Cached", "Completed", "Completed"]
     assert _rows(db, "select status from runs where run_id = ?", rerun.run_id) == [("completed",)]
 
 

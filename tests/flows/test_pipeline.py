@@ -85,17 +85,9 @@ def test_the_run_writes_its_plots(demo_runs):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_second_run_on_the_same_results_takes_its_figures_from_the_cache(demo_runs):
-    from prefect import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
-    from prefect.client.schemas.sorting import TaskRunSort
-
+def test_a_second_run_on_the_same_results_takes_its_figures_from_the_cache(demo_runs, latest_task_run_states):
     _, first, second = demo_runs
-    with get_client(sync_client=True) as client:
-        renders = client.read_task_runs(
-            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="render-plots")),
-            sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=2)
-    assert [run.state.name for run in renders] == ["Cached", "Completed"]
+    assert latest_task_run_states("render-plots", 2) == ["Cached", "Completed"]
     assert second.plots.keys() == first.plots.keys()
     assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in second.plots.values())
 
