@@ -130,10 +130,11 @@ def main() -> None:
     parser.add_argument("--replace-rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3, help="writes per variant (median reported)")
     args = parser.parse_args()
+    ids, probabilities = track_ids(args.rows), membership_probabilities(args.rows)
     built = {}
-    spent, _ = _timed(lambda: built.setdefault("rows", assignment_rows(args.rows, run_id="bench")))
-    rows, probabilities = built["rows"], membership_probabilities(args.rows)
-    memberships = membership_table(_key("bench", "spotify"), track_ids(args.rows), probabilities)
+    spent, _ = _timed(lambda: built.setdefault("rows", assignment_table(_key("bench", "spotify"), ids, probabilities)))
+    rows = built["rows"]
+    memberships = membership_table(_key("bench", "spotify"), ids, probabilities)
     # In the record batches Warehouse.write hands DuckDB, so only the table layout differs.
     wide = as_arrow(rows.append_column("probabilities", memberships.column("probabilities")))
     print(f"duckdb {duckdb.__version__}, {duckdb.connect().execute('select current_setting(?)', ['threads']).fetchone()[0]} threads; "

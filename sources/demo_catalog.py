@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -307,12 +308,12 @@ def generate_catalog(
         _draw_block(block, prototypes, year=year, seed=seed)
         for block in range(-(-n_tracks // BLOCK_TRACKS))
     ]
-    groups = np.concatenate([block_groups for block_groups, _, _ in blocks])[:n_tracks]
+    groups = np.concatenate([block.groups for block in blocks])[:n_tracks]
     feature_columns = {
-        name: np.concatenate([features[name] for _, features, _ in blocks])[:n_tracks]
-        for name in blocks[0][1]
+        name: np.concatenate([block.features[name] for block in blocks])[:n_tracks]
+        for name in blocks[0].features
     }
-    tracks = [track for _, _, block_tracks in blocks for track in block_tracks][:n_tracks]
+    tracks = [track for block in blocks for track in block.tracks][:n_tracks]
     track_ids = [track["id"] for track in tracks]
     audio_features = tuple(
         _audio_features_object(track, {name: column[i] for name, column in feature_columns.items()})
@@ -375,10 +376,16 @@ def _check_arguments(n_tracks: int, *, n_groups: int, year: int, audio_mismatch:
         raise ValueError("audio_mismatch needs at least 2 tracks to swap previews between.")
 
 
-def _draw_block(
-    block: int, prototypes: tuple[GenrePrototype, ...], *, year: int, seed: int
-) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict]]:
-    """Tracks ``block * BLOCK_TRACKS`` up to the next block: groups, feature columns, tracks.
+class _Block(NamedTuple):
+    """One block of :data:`BLOCK_TRACKS` tracks: groups, feature columns, track objects."""
+
+    groups: np.ndarray
+    features: dict[str, np.ndarray]
+    tracks: list[dict]
+
+
+def _draw_block(block: int, prototypes: tuple[GenrePrototype, ...], *, year: int, seed: int) -> _Block:
+    """Tracks ``block * BLOCK_TRACKS`` up to the next block.
 
     Every block draws from its own stream (``seed``, ``block``), so it does not depend on how
     many blocks the catalog holds.
@@ -393,7 +400,7 @@ def _draw_block(
     tracks = _draw_tracks(
         groups, prototypes, features["duration_ms"], rng, year=year, seed=seed, block=block
     )
-    return groups, features, tracks
+    return _Block(groups, features, tracks)
 
 
 def _draw_features(

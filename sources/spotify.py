@@ -124,7 +124,7 @@ def make_spotify_client(
         token is kept in memory (no ``.cache`` file); spotipy's debug logs of the
         ``Authorization`` header are redacted.
     """
-    _redact_spotipy_authorization_logs()
+    _install_spotipy_log_filters()
     session = make_session(timeout=timeout)
     auth = SpotifyClientCredentials(
         client_id=credentials.client_id,
@@ -442,7 +442,8 @@ class _HandledHttpErrors(logging.Filter):
         return True
 
 
-def _redact_spotipy_authorization_logs() -> None:
+def _install_spotipy_log_filters() -> None:
+    """Redact credentials in spotipy's logs and demote the HTTP errors songmix handles (once)."""
     for name in ("spotipy.oauth2", "spotipy.client"):
         spotipy_logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactAuthorization) for f in spotipy_logger.filters):
