@@ -108,7 +108,7 @@ def run_em(
     Returns
     -------
     parameters : MixtureParameters
-        Final parameters of every seed (meaningless for failed seeds).
+        Final parameters of every seed (meaningless for failed seeds), in new arrays.
     runs : list of SeedRun, length S
     """
     n_features = features.samples.shape[1]
@@ -116,7 +116,9 @@ def run_em(
         _Progress(failed_reason=reason and f"start: {reason}", finishing=max_iter == 0)
         for reason in start_failures
     ]
-    parameters = start
+    parameters = start.copy()
+    # Log-density coefficients of every seed, recomputed only for the seeds an M-step moved.
+    coefficients = _coefficients(parameters, covariance_type)
     while True:
         # Seeds about to take an M-step come first: only they need statistics.
         stepping = [seed for seed, state in enumerate(progress) if state.live and not state.finishing]
@@ -124,11 +126,8 @@ def run_em(
         live = stepping + scoring
         if not live:
             break
-        current = parameters.take(live)
-        coefficients = log_prob_coefficients(
-            current.weights, current.means, current.precisions_cholesky, covariance_type
-        )
-        log_likelihood_sum, statistics = e_step_statistics(features, coefficients, len(stepping))
+        live_coefficients = coefficients if live == list(range(len(progress))) else coefficients[live]
+        log_likelihood_sum, statistics = e_step_statistics(features, live_coefficients, len(stepping))
         mean_log_likelihood = (log_likelihood_sum / features.n_samples).tolist()
         for seed, log_likelihood in zip(live, mean_log_likelihood):
             progress[seed].record(log_likelihood, tol=tol, max_iter=max_iter)
@@ -145,5 +144,17 @@ def run_em(
         for seed, reason in zip(updated_seeds, failures):
             if reason is not None:
                 progress[seed].failed_reason = f"iteration {progress[seed].n_iter}: {reason}"
-        parameters = parameters.replace(updated_seeds, updated)
+        updated_coefficients = _coefficients(updated, covariance_type)
+        if updated_seeds == list(range(len(progress))):
+            parameters, coefficients = updated, updated_coefficients
+        else:
+            parameters.assign(updated_seeds, updated)
+            coefficients[updated_seeds] = updated_coefficients
     return parameters, [state.result() for state in progress]
+
+
+def _coefficients(parameters: MixtureParameters, covariance_type: str):
+    """Log-density coefficients (S, K, m) of the parameters of ``S`` seeds."""
+    return log_prob_coefficients(
+        parameters.weights, parameters.means, parameters.precisions_cholesky, covariance_type
+    )

@@ -40,6 +40,9 @@ _FEATURE_CACHE_BYTES = 1 << 30
 _MIN_BLOCK_VALUES = 1 << 17
 _MAX_BLOCK_VALUES = 1 << 20
 _LOG_2PI = np.log(2.0 * np.pi)
+# Densities of a sample that _normalize takes without shifting its log-probabilities.
+_SAFE_DENSITY_LOW = 1e-300
+_SAFE_DENSITY_HIGH = 1e300
 
 
 @cache
@@ -268,20 +271,39 @@ def add_up(per_block: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _normalize_in_place(log_prob: np.ndarray) -> np.ndarray:
-    """Turn weighted log-probabilities (S, K, b) into responsibilities in place.
+def _normalize(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities and log-densities from weighted log-probabilities (S, K, b).
+
+    ``exp`` straight away, without first subtracting each sample's largest log-probability:
+    that saves two passes over the block, and loses nothing while every sample's density lies
+    in ``[1e-300, 1e300]`` (a component's value that falls to a subnormal changes its
+    responsibility by less than 1e-23). A block with a sample outside (a far outlier, a
+    density that would overflow) is redone the ``logsumexp`` way.
 
     Returns
     -------
+    responsibilities : ndarray of shape (S, K, b)
+        A new array, or ``log_prob`` itself overwritten when the block was redone.
     log_norm : ndarray of shape (S, b)
         ``logsumexp`` over components, the log-density of each sample under each seed.
     """
+    responsibilities = np.exp(log_prob)
+    total = responsibilities.sum(axis=1)
+    if not (total.min() >= _SAFE_DENSITY_LOW and total.max() <= _SAFE_DENSITY_HIGH):
+        return _normalize_shifted(log_prob)
+    responsibilities /= total[:, None, :]
+    return responsibilities, np.log(total)
+
+
+def _normalize_shifted(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`_normalize` for any finite input, in place: shift each sample's largest
+    log-probability to zero before ``exp``."""
     top = log_prob.max(axis=1)
     log_prob -= top[:, None, :]
     np.exp(log_prob, out=log_prob)
     total = log_prob.sum(axis=1)
     log_prob /= total[:, None, :]
-    return np.log(total) + top
+    return log_prob, np.log(total) + top
 
 
 def _block_log_prob(coefficients: np.ndarray, block: np.ndarray) -> np.ndarray:
@@ -315,10 +337,9 @@ def e_step_statistics(features: Features, coefficients: np.ndarray, n_stepping: 
     n_seeds, n_components, n_columns = coefficients.shape
 
     def block_sums(rows: slice, block: np.ndarray):
-        log_prob = _block_log_prob(coefficients, block)
-        log_likelihood = _normalize_in_place(log_prob).sum(axis=1)
-        responsibilities = log_prob[:n_stepping].reshape(n_stepping * n_components, block.shape[1])
-        return log_likelihood, responsibilities @ block.T
+        responsibilities, log_norm = _normalize(_block_log_prob(coefficients, block))
+        stepping = responsibilities[:n_stepping].reshape(n_stepping * n_components, block.shape[1])
+        return log_norm.sum(axis=1), stepping @ block.T
 
     per_block = features.map_blocks(block_sums, n_seeds * n_components)
     log_likelihood_sum = add_up([log_likelihood for log_likelihood, _ in per_block])
@@ -390,14 +411,13 @@ def map_log_prob(
 
 
 def responsibilities_of(log_prob: np.ndarray) -> np.ndarray:
-    """Responsibilities, shape (S, K, b), from weighted log-probabilities (S, K, b), in place."""
-    _normalize_in_place(log_prob)
-    return log_prob
+    """Responsibilities, shape (S, K, b), from weighted log-probabilities (S, K, b)."""
+    return _normalize(log_prob)[0]
 
 
 def log_density_of(log_prob: np.ndarray) -> np.ndarray:
     """Log-density per sample, shape (S, b), from weighted log-probabilities (S, K, b)."""
-    return _normalize_in_place(log_prob)
+    return _normalize(log_prob)[1]
 
 
 def most_probable(log_prob: np.ndarray) -> np.ndarray:

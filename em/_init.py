@@ -7,6 +7,7 @@ Each starter returns parameters for ``S`` seeds in the centred frame of a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from ._validation import covariance_shape
 _KMEANS_PLUSPLUS_MAX_SAMPLES = 1 << 15
 # Seeds are spread over threads only when they have at least this many distances to compute.
 _KMEANS_PLUSPLUS_THREADED_DISTANCES = 1 << 18
+# Rows per block when drawing rows in proportion to their weights (see _draw_proportionally).
+_DRAW_BLOCK_ROWS = 64
 
 
 def seed_states(random_state: int | np.random.Generator | None, n_seeds: int) -> list[int]:
@@ -36,26 +39,52 @@ def seed_states(random_state: int | np.random.Generator | None, n_seeds: int) ->
     return [base + index for index in range(n_seeds)]
 
 
-def _squared_distances(pools: np.ndarray, squared_norms: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances from each seed's points to its pool of rows.
+def _distance_terms(pools: np.ndarray) -> np.ndarray:
+    """Each pool row ``x`` as ``[x, |x|^2, 1]``, so that ``|x - c|^2`` is one dot product.
 
     Parameters
     ----------
     pools : ndarray of shape (S, m, d)
-    squared_norms : ndarray of shape (S, m)
-        Squared norms of the pools' rows.
-    points : ndarray of shape (S, p, d)
+
+    Returns
+    -------
+    terms : ndarray of shape (S, m, d + 2)
+        Computed once and broadcast when every seed shares one pool (stride 0 along seeds).
+    """
+    shared = pools.strides[0] == 0
+    rows = pools[:1] if shared else pools
+    squared_norms = np.einsum("smd,smd->sm", rows, rows)[..., None]
+    terms = np.concatenate([rows, squared_norms, np.ones_like(squared_norms)], axis=-1)
+    return np.broadcast_to(terms, pools.shape[:2] + terms.shape[-1:]) if shared else terms
+
+
+def _squared_distances(pool_terms: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances from some rows of each seed's pool to all of its rows.
+
+    ``|x - c|^2 = [x, |x|^2, 1] . [-2 c, 1, |c|^2]``: one matrix product. Rounding can leave
+    values a few ulps below zero where ``x = c``; callers clamp what they keep.
+
+    Parameters
+    ----------
+    pool_terms : ndarray of shape (S, m, d + 2)
+        From :func:`_distance_terms`.
+    points : ndarray of int, shape (S, p)
+        Indices of the rows to measure from.
 
     Returns
     -------
     distances : ndarray of shape (S, p, m)
     """
-    # In place: one (S, p, m) array instead of four temporaries.
-    distances = _cross_products(points, pools)
-    distances *= -2.0
-    distances += squared_norms[:, None, :]
-    distances += np.einsum("spd,spd->sp", points, points)[..., None]
-    return np.maximum(distances, 0.0, out=distances)
+    order, scale = _point_terms_map(pool_terms.shape[-1])
+    return _cross_products(_rows_of(pool_terms, points)[..., order] * scale, pool_terms)
+
+
+@cache
+def _point_terms_map(n_terms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column order and scale turning pool terms ``[c, |c|^2, 1]`` into ``[-2 c, 1, |c|^2]``."""
+    order = np.r_[: n_terms - 2, n_terms - 1, n_terms - 2]
+    scale = np.r_[np.full(n_terms - 2, -2.0), 1.0, 1.0]
+    return order, scale
 
 
 def kmeans_plusplus(
@@ -64,8 +93,8 @@ def kmeans_plusplus(
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, as in scikit-learn), many seeds at once.
 
     Each new center is the best of ``2 + log(k)`` candidates drawn with probability
-    proportional to the squared distance to the nearest chosen center. Every seed draws from its
-    own generator in the same order as it would alone; the arithmetic is batched over seeds.
+    proportional to the squared distance to the nearest chosen center. Every seed draws its
+    random numbers from its own generator, in one call; the arithmetic is batched over seeds.
 
     Parameters
     ----------
@@ -82,25 +111,55 @@ def kmeans_plusplus(
     n_seeds, n_rows, _ = pools.shape
     seed_index = np.arange(n_seeds)
     n_trials = 2 + int(np.log(n_clusters))
-    squared_norms = _squared_row_norms(pools)
+    # Per seed: a uniform number for the first center, then n_trials for each later one.
+    uniforms = np.array([rng.random(1 + (n_clusters - 1) * n_trials) for rng in rngs])
+    trial_uniforms = uniforms[:, 1:].reshape(n_seeds, n_clusters - 1, n_trials)
+    pool_terms = _distance_terms(pools)
     chosen = np.empty((n_seeds, n_clusters), dtype=np.intp)
-    chosen[:, 0] = [rng.integers(n_rows) for rng in rngs]
-    closest = _squared_distances(pools, squared_norms, _rows_of(pools, chosen[:, :1]))[:, 0]
-    potential = closest.sum(axis=-1)
+    chosen[:, 0] = np.minimum(uniforms[:, 0] * n_rows, n_rows - 1).astype(np.intp)
+    closest = np.maximum(_squared_distances(pool_terms, chosen[:, :1])[:, 0], 0.0)
     for center in range(1, n_clusters):
-        targets = np.array([rng.uniform(size=n_trials) for rng in rngs]) * potential[:, None]
-        cumulative = np.cumsum(closest, axis=-1)
-        candidates = np.minimum(
-            [np.searchsorted(row, row_targets) for row, row_targets in zip(cumulative, targets)],
-            n_rows - 1,
-        )
-        distances = _squared_distances(pools, squared_norms, _rows_of(pools, candidates))
+        candidates = _draw_proportionally(closest, trial_uniforms[:, center - 1])
+        distances = _squared_distances(pool_terms, candidates)
         np.minimum(distances, closest[:, None, :], out=distances)
         best = np.argmin(distances.sum(axis=-1), axis=-1)
-        closest = distances[seed_index, best]
-        potential = closest.sum(axis=-1)
+        closest = np.maximum(distances[seed_index, best], 0.0)
         chosen[:, center] = candidates[seed_index, best]
     return _rows_of(pools, chosen)
+
+
+def _draw_proportionally(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Rows drawn with probability proportional to their weight, by inverting the running sum.
+
+    A running sum over every row is a sequential pass (``np.cumsum`` costs about 3 ns a
+    value); summing blocks of rows first, the running sums only cover the block totals and
+    the rows of the blocks drawn.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (S, m)
+        Non-negative weights of each seed's rows.
+    uniforms : ndarray of shape (S, t)
+        Uniform numbers in [0, 1), one per row to draw.
+
+    Returns
+    -------
+    rows : ndarray of int, shape (S, t)
+        For each uniform ``u``, the first row whose running sum reaches ``u`` times the total.
+    """
+    n_seeds, n_rows = weights.shape
+    n_blocks = -(-n_rows // _DRAW_BLOCK_ROWS)
+    padded = np.zeros((n_seeds, n_blocks * _DRAW_BLOCK_ROWS))
+    padded[:, :n_rows] = weights
+    blocks = padded.reshape(n_seeds, n_blocks, _DRAW_BLOCK_ROWS)
+    block_totals = blocks.sum(axis=-1)
+    block_ends = np.cumsum(block_totals, axis=-1)
+    targets = uniforms * block_ends[:, -1:]
+    block = np.minimum((block_ends[:, None, :] < targets[..., None]).sum(axis=-1), n_blocks - 1)
+    before_block = np.take_along_axis(block_ends - block_totals, block, axis=-1)
+    within = np.cumsum(blocks[np.arange(n_seeds)[:, None], block], axis=-1)
+    offset = (within < (targets - before_block)[..., None]).sum(axis=-1)
+    return np.minimum(block * _DRAW_BLOCK_ROWS + offset, n_rows - 1)
 
 
 def _cross_products(points: np.ndarray, pools: np.ndarray) -> np.ndarray:
@@ -113,17 +172,6 @@ def _cross_products(points: np.ndarray, pools: np.ndarray) -> np.ndarray:
         n_seeds, n_points, n_features = points.shape
         return (points.reshape(-1, n_features) @ pools[0].T).reshape(n_seeds, n_points, -1)
     return points @ np.swapaxes(pools, -1, -2)
-
-
-def _squared_row_norms(pools: np.ndarray) -> np.ndarray:
-    """Squared norms of the pools' rows, (S, m, d) -> (S, m).
-
-    Computed once when every seed shares one pool (a broadcast view, stride 0 along seeds).
-    ``einsum`` because ``(pools**2).sum(axis=-1)`` is several times slower over a short last axis.
-    """
-    if pools.strides[0] == 0:
-        return np.broadcast_to(np.einsum("md,md->m", pools[0], pools[0]), pools.shape[:2])
-    return np.einsum("smd,smd->sm", pools, pools)
 
 
 def _rows_of(pools: np.ndarray, indices: np.ndarray) -> np.ndarray:

@@ -27,20 +27,11 @@ class MixtureParameters(NamedTuple):
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
 
-    def take(self, seeds) -> MixtureParameters:
-        """The parameters of the given seeds (a list of indices along the first axis)."""
-        if list(seeds) == list(range(len(self.weights))):
-            return self
-        return MixtureParameters(*(values[seeds] for values in self))
+    def copy(self) -> MixtureParameters:
+        """Writable copies of every array (starting parameters may hold broadcast views)."""
+        return MixtureParameters(*(np.array(values) for values in self))
 
-    def replace(self, seeds, new: MixtureParameters) -> MixtureParameters:
-        """A copy with the given seeds' parameters replaced by ``new``.
-
-        ``seeds`` is a list of distinct seed indices in the order of ``new``.
-        """
-        if list(seeds) == list(range(len(self.weights))):
-            return new
-        updated = [values.copy() for values in self]
-        for values, new_values in zip(updated, new):
+    def assign(self, seeds, new: MixtureParameters) -> None:
+        """Overwrite, in place, the parameters of ``seeds`` (distinct indices) with ``new``."""
+        for values, new_values in zip(self, new):
             values[seeds] = new_values
-        return MixtureParameters(*updated)

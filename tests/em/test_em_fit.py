@@ -187,6 +187,19 @@ def test_kmeans_plusplus_spreads_its_centers():
     assert {tuple(c) for c in centers} == {(0.0, 0.0), (10.0, 10.0), (-10.0, -10.0)}
 
 
+@pytest.mark.parametrize("n_rows", [1, 5, 63, 64, 65, 2000])
+def test_proportional_draws_invert_the_running_sum(n_rows):
+    rng = np.random.default_rng(n_rows)
+    weights = rng.random((4, n_rows)) * (rng.random((4, n_rows)) > 0.3)  # some rows weigh nothing
+    uniforms = rng.random((4, 3))
+    running = np.cumsum(weights, axis=-1)
+    expected = [
+        np.minimum(np.searchsorted(row, row_uniforms * row[-1]), n_rows - 1)
+        for row, row_uniforms in zip(running, uniforms)
+    ]
+    np.testing.assert_array_equal(init_module._draw_proportionally(weights, uniforms), expected)
+
+
 def test_dataframe_columns_name_the_features(blobs):
     pandas = pytest.importorskip("pandas")
     X, _ = blobs

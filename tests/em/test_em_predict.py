@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 from songmix import em
 
@@ -28,6 +28,28 @@ def test_far_away_point_gets_finite_probabilities(blobs):
     assert np.isfinite(probabilities).all()
     assert probabilities.sum() == pytest.approx(1.0)
     assert np.isfinite(em.score_samples(model, [[1e6, -1e6, 1e6, -1e6]])).all()
+
+
+def _reference_log_prob(model, X):
+    """Weighted log-probabilities (n, K) by scipy, one component at a time."""
+    return np.column_stack([
+        np.log(weight) + stats.multivariate_normal.logpdf(X, mean, covariance)
+        for weight, mean, covariance in zip(model.weights, model.means, model.covariances)
+    ])
+
+
+@pytest.mark.parametrize("distance", [0.0, 3.0, 40.0, 1e3], ids=["near", "3", "40", "far"])
+def test_densities_and_probabilities_match_scipy_near_and_far(blobs, distance):
+    """Near samples take the unshifted exp; a far one sends its block the logsumexp way."""
+    X, _ = blobs
+    model = em.fit_gmm(X, 3, n_init=1, random_state=0)
+    samples = np.concatenate([X[:50], X[:5] + distance])
+    log_prob = _reference_log_prob(model, samples)
+    np.testing.assert_allclose(
+        em.score_samples(model, samples), special.logsumexp(log_prob, axis=1), rtol=1e-9
+    )
+    expected = np.exp(log_prob - special.logsumexp(log_prob, axis=1, keepdims=True))
+    np.testing.assert_allclose(em.predict_proba(model, samples), expected, rtol=1e-7, atol=1e-15)
 
 
 def _notebook_p_class_given_data(song, k, means, covars, p_class):
