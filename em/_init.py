@@ -11,16 +11,19 @@ from functools import cache
 
 import numpy as np
 
-from ._estep import Features, add_up, hard_assignment_statistics, log_prob_coefficients
+from ._estep import Features, add_up, hard_assignment_statistics, n_second_order
 from ._mstep import m_step, parameters_from
 from ._parallel import parallel_map, worker_count
-from ._validation import covariance_shape
 
 # k-means++ picks its centers from at most this many random rows: the D^2 sampling needs a
 # pass over the candidates per center, and on a large random subset it picks equally good ones.
 _KMEANS_PLUSPLUS_MAX_SAMPLES = 1 << 15
 # Seeds are spread over threads only when they have at least this many distances to compute.
 _KMEANS_PLUSPLUS_THREADED_DISTANCES = 1 << 18
+# Lloyd steps refining the k-means++ centers. On the notebook's data (2000 x 2, k=2) and on
+# 20 000 x 9 blobs (k=8), one step cut the EM iterations of a 10-start fit by a fifth and two
+# steps by a quarter or more; five gained little over two.
+_LLOYD_STEPS = 2
 # Rows per block when drawing rows in proportion to their weights (see _draw_proportionally).
 _DRAW_BLOCK_ROWS = 64
 
@@ -179,14 +182,6 @@ def _rows_of(pools: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return np.take_along_axis(pools, indices[..., None], axis=1)
 
 
-def _unit_precisions_cholesky(covariance_type: str, n_seeds: int, n_components: int, n_features: int):
-    """Identity precision factors shaped for the covariance type, with a leading seed axis."""
-    shape = (n_seeds,) + covariance_shape(covariance_type, n_components, n_features)
-    if covariance_type in ("full", "tied"):
-        return np.broadcast_to(np.eye(n_features), shape).copy()
-    return np.ones(shape)
-
-
 def kmeans_plusplus_start(
     features: Features,
     n_components: int,
@@ -195,12 +190,14 @@ def kmeans_plusplus_start(
     covariance_type: str,
     reg_covar: float,
 ):
-    """k-means++ centers, each sample assigned to its nearest center, then one M-step.
+    """k-means++ centers, refined by a few Lloyd steps, then one M-step on the final partition.
 
-    This matches scikit-learn's ``init_params="k-means++"``, except that the centers are drawn
-    from a random subset of at most 32768 rows per seed. The nearest-center assignment
-    is the most probable component under unit covariances and equal weights, so it reuses
-    the E-step's matrix product.
+    Between scikit-learn's ``init_params="k-means++"`` (each component starts from its center
+    row alone: covariance ``reg_covar``) and its ``"kmeans"`` (k-means run to convergence):
+    the centers are drawn as its k-means++ draws them, except from a random subset of at most
+    32768 rows per seed, then :data:`_LLOYD_STEPS` times every sample goes to its nearest
+    center and each center moves to the mean of its samples. Each component starts from the
+    weight, mean and covariance of its samples in the last assignment.
 
     Returns
     -------
@@ -225,15 +222,35 @@ def kmeans_plusplus_start(
     centers = np.concatenate(
         parallel_map(lambda group: kmeans_plusplus(pools[group], n_components, rngs[group]), groups)
     )
-    coefficients = log_prob_coefficients(
-        np.full((n_seeds, n_components), 1.0 / n_components),
-        centers,
-        _unit_precisions_cholesky(covariance_type, n_seeds, n_components, n_features),
-        covariance_type,
-    )
-    statistics = hard_assignment_statistics(features, coefficients)
+    statistics = _nearest_center_statistics(features, centers)
+    for _ in range(_LLOYD_STEPS):
+        statistics = _nearest_center_statistics(features, _centroids(statistics, centers))
     return m_step(
         statistics, n_features=n_features, covariance_type=covariance_type, reg_covar=reg_covar
+    )
+
+
+def _nearest_center_statistics(features: Features, centers: np.ndarray) -> np.ndarray:
+    """Feature sums (S, K, m) with every sample wholly in the component of its nearest center.
+
+    ``-|x - c|^2 / 2 = -|x|^2 / 2 + x'c - |c|^2 / 2``, and the first term is the same for
+    every center: the nearest maximises ``z . [0, c, -|c|^2 / 2]``, the E-step's matrix
+    product with coefficients that need no precision. ``centers`` has shape (S, K, d).
+    """
+    n_seeds, n_components, n_features = centers.shape
+    n_second = n_second_order(n_features, features.covariance_type)
+    coefficients = np.zeros((n_seeds, n_components, n_second + n_features + 1))
+    coefficients[..., n_second:-1] = centers
+    coefficients[..., -1] = -0.5 * np.einsum("skd,skd->sk", centers, centers)
+    return hard_assignment_statistics(features, coefficients)
+
+
+def _centroids(statistics: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """The mean of each center's samples (S, K, d); a center left with none stays put."""
+    n_features = centers.shape[-1]
+    counts = statistics[..., -1:]
+    return np.divide(
+        statistics[..., -1 - n_features : -1], counts, out=centers.copy(), where=counts > 0
     )
 
 

@@ -2,7 +2,7 @@
 
 ``fit_gmm`` validates its input, optionally standardises it, draws one start per seed, runs EM
 for all seeds together (:mod:`songmix.em._em`) and keeps the seed with the highest mean
-log-likelihood. The returned :class:`GaussianMixtureModel` is immutable; ``predict``,
+log-likelihood (the earliest, among ties). The returned :class:`GaussianMixtureModel` is immutable; ``predict``,
 ``predict_proba`` and ``score_samples`` take raw samples and apply the model's scaler, if any.
 """
 
@@ -28,6 +28,10 @@ from ._validation import (
     feature_names_of,
 )
 from .scaling import Scaler, fit_scaler
+
+# Mean log-likelihoods per sample this close count as the same optimum (rounding differs by far
+# less: about 1e-15 times the number of samples).
+_SAME_OPTIMUM = 1e-10
 
 
 class ConvergenceWarning(UserWarning):
@@ -355,7 +359,12 @@ def _seed_fit(
 
 
 def _best_seed(seeds: tuple[SeedFit, ...]) -> SeedFit:
-    """The usable seed with the highest log-likelihood, or FitFailedError listing why none is."""
+    """The first usable seed whose log-likelihood ties with the highest, or FitFailedError.
+
+    Starts that reach the same optimum differ only by rounding, and rounding depends on how
+    the samples were split into blocks and threads: ties within ``_SAME_OPTIMUM`` go to the
+    earliest seed, so the choice (and the order of the components) does not.
+    """
     usable = [seed for seed in seeds if not seed.failed]
     if not usable:
         reasons = "; ".join(f"seed {seed.seed}: {seed.failed_reason}" for seed in seeds)
@@ -363,7 +372,8 @@ def _best_seed(seeds: tuple[SeedFit, ...]) -> SeedFit:
             f"All {len(seeds)} EM starts failed ({reasons}). Try fewer components, a larger "
             "reg_covar, or standardize=True."
         )
-    return max(usable, key=lambda seed: seed.log_likelihood)
+    highest = max(seed.log_likelihood for seed in usable)
+    return next(seed for seed in usable if seed.log_likelihood >= highest - _SAME_OPTIMUM)
 
 
 def model_samples(model: GaussianMixtureModel, X) -> np.ndarray:

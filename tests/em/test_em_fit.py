@@ -13,13 +13,15 @@ import songmix.em._mstep as mstep
 from songmix import em
 
 
-def test_best_seed_has_the_highest_log_likelihood(blobs):
+def test_best_seed_has_the_highest_log_likelihood_and_ties_go_to_the_earliest(blobs):
     X, _ = blobs
     model = em.fit_gmm(X, 3, n_init=6, random_state=0)
     assert len(model.seeds) == 6
     assert [seed.seed for seed in model.seeds] == list(range(6))
     best = model.seeds[model.best_seed]
-    assert best.log_likelihood == max(seed.log_likelihood for seed in model.seeds)
+    highest = max(seed.log_likelihood for seed in model.seeds)
+    assert best.log_likelihood == pytest.approx(highest, abs=1e-10)
+    assert all(seed.log_likelihood < highest - 1e-10 for seed in model.seeds[: model.best_seed])
     assert model.log_likelihood == best.log_likelihood
     np.testing.assert_array_equal(model.means, best.means)
     assert model.log_likelihood == pytest.approx(em.score_samples(model, X).mean(), abs=1e-12)
