@@ -364,8 +364,11 @@ def hard_assignment_statistics(features: Features, coefficients: np.ndarray) -> 
     def block_sums(rows: slice, block: np.ndarray) -> np.ndarray:
         log_prob = _block_log_prob(coefficients, block)
         one_hot = (log_prob == log_prob.max(axis=1, keepdims=True)).astype(np.float64)
-        # A sample tied between components counts once, split evenly.
-        one_hot /= one_hot.sum(axis=1, keepdims=True)
+        # A sample tied between components counts once, split evenly (ties are rare: the check
+        # costs less than the division).
+        ties = one_hot.sum(axis=1, keepdims=True)
+        if ties.max() > 1:
+            one_hot /= ties
         return one_hot.reshape(n_seeds * n_components, -1) @ block.T
 
     per_block = features.map_blocks(block_sums, n_seeds * n_components)

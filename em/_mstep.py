@@ -286,7 +286,7 @@ def parameters_from(weights, means, covariances, covariance_type: str):
             if covariance_type == "tied"
             else f"the covariance of component {bad} is not positive definite"
         )
-        for bad in bad_component
+        for bad in bad_component.tolist()
     ]
     return MixtureParameters(weights, means, covariances, factors), failures
 
@@ -318,10 +318,11 @@ def m_step(statistics: np.ndarray, *, n_features: int, covariance_type: str, reg
     )
     weights = counts / counts.sum(axis=1, keepdims=True)
     parameters, failures = parameters_from(weights, means, covariances, covariance_type)
-    for seed in np.flatnonzero(counts.min(axis=1) < MIN_COMPONENT_COUNT):
-        emptiest = int(np.argmin(counts[seed]))
-        failures[seed] = (
-            f"component {emptiest} emptied (it holds {counts[seed, emptiest]:.3g} samples' "
-            "worth of responsibility)"
-        )
+    if counts.min() < MIN_COMPONENT_COUNT:  # rare: one check for all seeds first
+        for seed in np.flatnonzero(counts.min(axis=1) < MIN_COMPONENT_COUNT):
+            emptiest = int(np.argmin(counts[seed]))
+            failures[seed] = (
+                f"component {emptiest} emptied (it holds {counts[seed, emptiest]:.3g} samples' "
+                "worth of responsibility)"
+            )
     return parameters, failures

@@ -275,9 +275,9 @@ def fit_gmm(
         max_iter=max_iter,
         reg_covar=reg_covar,
     )
+    final = final._replace(means=final.means + features.center)  # back to the caller's frame
     seeds = tuple(
-        _seed_fit(index, state, run, final, features.center)
-        for index, (state, run) in enumerate(zip(states, runs))
+        _seed_fit(index, state, run, final) for index, (state, run) in enumerate(zip(states, runs))
     )
     best = _best_seed(seeds)
     if not best.converged and max_iter > 0:
@@ -339,10 +339,8 @@ def _starts(
     return list(states), start, failures
 
 
-def _seed_fit(
-    index: int, state: int | None, run: SeedRun, final: MixtureParameters, center: np.ndarray
-) -> SeedFit:
-    """Package seed ``index``'s outcome; means go back from the centred frame to the caller's."""
+def _seed_fit(index: int, state: int | None, run: SeedRun, final: MixtureParameters) -> SeedFit:
+    """Package seed ``index``'s outcome: views of the final parameters, which only it uses."""
     failed = run.failed_reason is not None
     return SeedFit(
         seed=index,
@@ -351,9 +349,9 @@ def _seed_fit(
         n_iter=run.n_iter,
         converged=run.converged,
         failed_reason=run.failed_reason,
-        weights=None if failed else final.weights[index].copy(),
-        means=None if failed else final.means[index] + center,
-        covariances=None if failed else final.covariances[index].copy(),
+        weights=None if failed else final.weights[index],
+        means=None if failed else final.means[index],
+        covariances=None if failed else final.covariances[index],
         log_likelihood_trace=run.trace,
     )
 

@@ -189,6 +189,13 @@ def test_kmeans_plusplus_spreads_its_centers():
     assert {tuple(c) for c in centers} == {(0.0, 0.0), (10.0, 10.0), (-10.0, -10.0)}
 
 
+def test_a_sample_between_two_centers_is_split_evenly():
+    features = estep.Features.build(np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.0], [3.0, 0.0]]), "full")
+    centers = np.array([[[-1.0, 0.0], [1.0, 0.0]]]) - features.center
+    counts = init_module._nearest_center_statistics(features, centers)[0, :, -1]
+    np.testing.assert_array_equal(counts, [1.5, 2.5])
+
+
 @pytest.mark.parametrize("n_rows", [1, 5, 63, 64, 65, 2000])
 def test_proportional_draws_invert_the_running_sum(n_rows):
     rng = np.random.default_rng(n_rows)
