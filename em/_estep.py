@@ -68,6 +68,11 @@ def n_second_order(n_features: int, covariance_type: str) -> int:
     return n_features * (n_features + 1) // 2 if uses_pair_features(covariance_type) else n_features
 
 
+def n_quadratic_features(n_features: int, covariance_type: str) -> int:
+    """``m``: second-order features, then ``d`` first-order ones and the constant 1."""
+    return n_second_order(n_features, covariance_type) + n_features + 1
+
+
 def quadratic_features(X: np.ndarray, covariance_type: str) -> np.ndarray:
     """Build the features ``z`` in which log-densities are linear, one row per feature.
 
@@ -126,8 +131,7 @@ class Features:
         center = X.mean(axis=0)
         samples = X - center
         n_samples, n_features = X.shape
-        n_columns = n_second_order(n_features, covariance_type) + n_features + 1
-        fits = n_samples * n_columns * 8 <= _FEATURE_CACHE_BYTES
+        fits = n_samples * n_quadratic_features(n_features, covariance_type) * 8 <= _FEATURE_CACHE_BYTES
         cached = quadratic_features(samples, covariance_type) if fits else None
         return cls(samples, center, covariance_type, cached)
 
@@ -353,23 +357,28 @@ def hard_assignment_statistics(features: Features, coefficients: np.ndarray) -> 
     Parameters
     ----------
     features : Features
-    coefficients : ndarray of shape (S, K, m)
+    coefficients : ndarray of shape (S, K, c)
+        Coefficients of the last ``c`` features: ``m`` for all of them, ``d + 1`` for the
+        first-order ones ``[x, 1]`` alone (enough to find the nearest of some centers, at a
+        fraction of the cost when ``d`` is large).
 
     Returns
     -------
-    statistics : ndarray of shape (S, K, m)
+    statistics : ndarray of shape (S, K, c)
+        Sums of the same ``c`` features.
     """
     n_seeds, n_components, n_columns = coefficients.shape
 
     def block_sums(rows: slice, block: np.ndarray) -> np.ndarray:
-        log_prob = _block_log_prob(coefficients, block)
+        used = block[-n_columns:]
+        log_prob = _block_log_prob(coefficients, used)
         one_hot = (log_prob == log_prob.max(axis=1, keepdims=True)).astype(np.float64)
         # A sample tied between components counts once, split evenly (ties are rare: the check
         # costs less than the division).
         ties = one_hot.sum(axis=1, keepdims=True)
         if ties.max() > 1:
             one_hot /= ties
-        return one_hot.reshape(n_seeds * n_components, -1) @ block.T
+        return one_hot.reshape(n_seeds * n_components, -1) @ used.T
 
     per_block = features.map_blocks(block_sums, n_seeds * n_components)
     return add_up(per_block).reshape(n_seeds, n_components, n_columns)

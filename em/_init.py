@@ -11,7 +11,7 @@ from functools import cache
 
 import numpy as np
 
-from ._estep import Features, add_up, hard_assignment_statistics, n_second_order
+from ._estep import Features, add_up, hard_assignment_statistics, n_quadratic_features
 from ._mstep import m_step, parameters_from
 from ._parallel import parallel_map, worker_count
 
@@ -222,25 +222,40 @@ def kmeans_plusplus_start(
     centers = np.concatenate(
         parallel_map(lambda group: kmeans_plusplus(pools[group], n_components, rngs[group]), groups)
     )
-    statistics = _nearest_center_statistics(features, centers)
     for _ in range(_LLOYD_STEPS):
-        statistics = _nearest_center_statistics(features, _centroids(statistics, centers))
+        sums = _nearest_center_statistics(features, centers, second_order=False)
+        centers = _centroids(sums, centers)
+    statistics = _nearest_center_statistics(features, centers, second_order=True)
     return m_step(
         statistics, n_features=n_features, covariance_type=covariance_type, reg_covar=reg_covar
     )
 
 
-def _nearest_center_statistics(features: Features, centers: np.ndarray) -> np.ndarray:
-    """Feature sums (S, K, m) with every sample wholly in the component of its nearest center.
+def _nearest_center_statistics(features: Features, centers: np.ndarray, *, second_order: bool):
+    """Feature sums with every sample wholly in the component of its nearest center.
 
     ``-|x - c|^2 / 2 = -|x|^2 / 2 + x'c - |c|^2 / 2``, and the first term is the same for
-    every center: the nearest maximises ``z . [0, c, -|c|^2 / 2]``, the E-step's matrix
-    product with coefficients that need no precision. ``centers`` has shape (S, K, d).
+    every center: the nearest maximises ``[x, 1] . [c, -|c|^2 / 2]``, the E-step's matrix
+    product on the first-order features alone.
+
+    Parameters
+    ----------
+    features : Features
+    centers : ndarray of shape (S, K, d)
+    second_order : bool
+        Whether to sum the second-order features too (for an M-step), or only ``[x, 1]``
+        (for new centers).
+
+    Returns
+    -------
+    statistics : ndarray of shape (S, K, m), or (S, K, d + 1) without second order
     """
     n_seeds, n_components, n_features = centers.shape
-    n_second = n_second_order(n_features, features.covariance_type)
-    coefficients = np.zeros((n_seeds, n_components, n_second + n_features + 1))
-    coefficients[..., n_second:-1] = centers
+    n_columns = n_features + 1
+    if second_order:
+        n_columns = n_quadratic_features(n_features, features.covariance_type)
+    coefficients = np.zeros((n_seeds, n_components, n_columns))
+    coefficients[..., -1 - n_features : -1] = centers
     coefficients[..., -1] = -0.5 * np.einsum("skd,skd->sk", centers, centers)
     return hard_assignment_statistics(features, coefficients)
 
