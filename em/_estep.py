@@ -275,7 +275,7 @@ def add_up(per_block: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _normalize(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _normalize(log_prob: np.ndarray, n_wanted: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Responsibilities and log-densities from weighted log-probabilities (S, K, b).
 
     ``exp`` straight away, without first subtracting each sample's largest log-probability:
@@ -283,6 +283,13 @@ def _normalize(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     in ``[1e-300, 1e300]`` (a component's value that falls to a subnormal changes its
     responsibility by less than 1e-23). A block with a sample outside (a far outlier, a
     density that would overflow) is redone the ``logsumexp`` way.
+
+    Parameters
+    ----------
+    log_prob : ndarray of shape (S, K, b)
+    n_wanted : int, optional
+        Only the first ``n_wanted`` seeds need responsibilities (default: all); the other
+        seeds' rows may be left unnormalised.
 
     Returns
     -------
@@ -295,7 +302,7 @@ def _normalize(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     total = responsibilities.sum(axis=1)
     if not (total.min() >= _SAFE_DENSITY_LOW and total.max() <= _SAFE_DENSITY_HIGH):
         return _normalize_shifted(log_prob)
-    responsibilities /= total[:, None, :]
+    responsibilities[:n_wanted] /= total[:n_wanted, None, :]
     return responsibilities, np.log(total)
 
 
@@ -341,7 +348,7 @@ def e_step_statistics(features: Features, coefficients: np.ndarray, n_stepping: 
     n_seeds, n_components, n_columns = coefficients.shape
 
     def block_sums(rows: slice, block: np.ndarray):
-        responsibilities, log_norm = _normalize(_block_log_prob(coefficients, block))
+        responsibilities, log_norm = _normalize(_block_log_prob(coefficients, block), n_stepping)
         stepping = responsibilities[:n_stepping].reshape(n_stepping * n_components, block.shape[1])
         return log_norm.sum(axis=1), stepping @ block.T
 

@@ -205,9 +205,10 @@ def fit_gmm(
     n_init : int
         Number of starts, run together. Ignored (one start) when ``initial`` is given.
     init : {"kmeans++", "random"}
-        "kmeans++": k-means++ centers, nearest-center assignment, one M-step (scikit-learn's
-        ``init_params="k-means++"``). "random": the notebook's start, K distinct random rows
-        as means, the data covariance for every component, equal weights.
+        "kmeans++": k-means++ centers (drawn as scikit-learn draws them), two Lloyd steps,
+        then one M-step on the nearest-center partition: between scikit-learn's
+        ``init_params="k-means++"`` and its ``"kmeans"``. "random": the notebook's start, K
+        distinct random rows as means, the data covariance for every component, equal weights.
     tol : float
         Stop a start when its mean log-likelihood per sample changes by less than ``tol``.
     max_iter : int
