@@ -196,6 +196,15 @@ def test_a_sample_between_two_centers_is_split_evenly():
     np.testing.assert_array_equal(counts, [1.5, 2.5])
 
 
+def test_lloyd_steps_move_centers_to_their_samples_and_leave_a_center_without_any():
+    X = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [12.0, 10.0]])
+    features = estep.Features.build(X, "full")
+    centers = np.array([[[0.0, 0.0], [10.0, 10.0], [100.0, 100.0]]]) - features.center
+    sums = init_module._nearest_center_statistics(features, centers, second_order=False)
+    moved = init_module._centroids(sums, centers) + features.center
+    np.testing.assert_allclose(moved[0], [[1.0, 0.0], [11.0, 10.0], [100.0, 100.0]])
+
+
 @pytest.mark.parametrize("n_rows", [1, 5, 63, 64, 65, 2000])
 def test_proportional_draws_invert_the_running_sum(n_rows):
     rng = np.random.default_rng(n_rows)
