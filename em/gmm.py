@@ -2,8 +2,9 @@
 
 ``fit_gmm`` validates its input, optionally standardises it, draws one start per seed, runs EM
 for all seeds together (:mod:`songmix.em._em`) and keeps the seed with the highest mean
-log-likelihood (the earliest, among ties). The returned :class:`GaussianMixtureModel` is immutable; ``predict``,
-``predict_proba`` and ``score_samples`` take raw samples and apply the model's scaler, if any.
+log-likelihood (the earliest, among ties). The returned :class:`GaussianMixtureModel` is
+immutable; ``predict``, ``predict_proba`` and ``score_samples`` take raw samples and apply the
+model's scaler, if any.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from ._validation import (
 )
 from .scaling import Scaler, fit_scaler
 
-# Mean log-likelihoods per sample this close count as the same optimum (rounding differs by far
-# less: about 1e-15 times the number of samples).
+# Mean log-likelihoods per sample this close count as the same optimum: rounding, which the split
+# into blocks and threads changes, moves them by about 1e-15.
 _SAME_OPTIMUM = 1e-10
 
 
