@@ -128,12 +128,16 @@ class Features:
     @classmethod
     def build(cls, X: np.ndarray, covariance_type: str) -> Features:
         """Centre ``X`` (shape (n_samples, d)) and cache its features if they fit in memory."""
-        center = X.mean(axis=0)
-        samples = X - center
-        n_samples, n_features = X.shape
+        # Feature by feature: numpy reduces and broadcasts over long contiguous rows several
+        # times faster than over rows of d values (a mean over axis 0 of 2000 x 2: 34 us vs 3).
+        by_feature = np.array(X.T, order="C")  # a copy: centred in place below
+        center = by_feature.mean(axis=1)
+        by_feature -= center[:, None]
+        n_features, n_samples = by_feature.shape
         fits = n_samples * n_quadratic_features(n_features, covariance_type) * 8 <= _FEATURE_CACHE_BYTES
-        cached = quadratic_features(samples, covariance_type) if fits else None
-        return cls(samples, center, covariance_type, cached)
+        # quadratic_features reads the transposed view without copying it.
+        cached = quadratic_features(by_feature.T, covariance_type) if fits else None
+        return cls(np.ascontiguousarray(by_feature.T), center, covariance_type, cached)
 
     @property
     def n_samples(self) -> int:
