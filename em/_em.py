@@ -116,6 +116,7 @@ def run_em(
         _Progress(failed_reason=reason and f"start: {reason}", finishing=max_iter == 0)
         for reason in start_failures
     ]
+    every_seed = list(range(len(progress)))
     parameters = start.copy()
     # Log-density coefficients of every seed, recomputed only for the seeds an M-step moved.
     coefficients = _coefficients(parameters, covariance_type)
@@ -126,7 +127,7 @@ def run_em(
         live = stepping + scoring
         if not live:
             break
-        live_coefficients = coefficients if live == list(range(len(progress))) else coefficients[live]
+        live_coefficients = coefficients if live == every_seed else coefficients[live]
         log_likelihood_sum, statistics = e_step_statistics(features, live_coefficients, len(stepping))
         mean_log_likelihood = (log_likelihood_sum / features.n_samples).tolist()
         for seed, log_likelihood in zip(live, mean_log_likelihood):
@@ -145,7 +146,7 @@ def run_em(
             if reason is not None:
                 progress[seed].failed_reason = f"iteration {progress[seed].n_iter}: {reason}"
         updated_coefficients = _coefficients(updated, covariance_type)
-        if updated_seeds == list(range(len(progress))):
+        if updated_seeds == every_seed:
             parameters, coefficients = updated, updated_coefficients
         else:
             parameters.assign(updated_seeds, updated)

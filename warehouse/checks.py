@@ -116,7 +116,8 @@ def check_written(
         # a repeat they suggest is recounted on the keys themselves below.
         rules.append((f"count(*) - count(DISTINCT hash({columns}))", table, f"repeat a key ({columns})"))
     parameters = {"run_ids": run_ids}
-    failing = list(connection.execute(f'SELECT {", ".join(sql for sql, _, _ in rules)} {scope}', parameters).fetchone())
+    counts = ", ".join(sql for sql, _, _ in rules)
+    failing = list(connection.execute(f"SELECT {counts} {scope}", parameters).fetchone())
     if unique_by_check and failing[-1]:
         failing[-1] = connection.execute(
             f"SELECT count(*) - count(DISTINCT ({columns})) {scope}", parameters
