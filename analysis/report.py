@@ -42,6 +42,12 @@ HEADLINE_METRIC = "ari"
 #: Below this p-value an agreement counts as more than chance.
 SIGNIFICANCE = 0.05
 
+#: What every demo result says first: the demo renders each track's audio from its own
+#: Spotify-style features, so the two sides agree by construction.
+DEMO_AUDIO_CAVEAT = ("demo run: each track's audio is synthesised from its own features, so "
+                     "agreement here checks the machinery, not music. Real music is measured on "
+                     "realmusic-dev (songmix run --audio-dir) and on your own data.")
+
 REPORT_TABLES = (
     "run", "comparison", "agreement_by_k", "cluster_pairs", "cluster_profiles", "contingency",
     "feature_agreement", "extractor_accuracy", "fit_curves", "models", "components",
@@ -443,8 +449,9 @@ def _figures(tables: Mapping[str, pd.DataFrame]) -> tuple[list[Figure], list[str
 
 
 def report_notes(tables: Mapping[str, pd.DataFrame]) -> list[str]:
-    """Plain-language caveats: few tracks, one-cluster models, missing tracks, missing stages."""
-    notes = []
+    """Plain-language caveats: demo audio, few tracks, one-cluster models, missing tracks,
+    missing stages."""
+    notes = [DEMO_AUDIO_CAVEAT] if tables["run"]["source"].eq("demo").any() else []
     coverage = tables["track_coverage"]
     both = int((coverage["has_spotify"] & coverage["has_aubio"]).sum()) if not coverage.empty else 0
     if both < MIN_TRACKS_FOR_INFERENCE:

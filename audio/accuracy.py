@@ -7,19 +7,31 @@ Spotify's audio features. Scores are fractions in [0, 1].
 * Tempo Acc1: estimate within 4 % of the reference. Acc2: within 4 % of the reference times
   1, 2, 3, 1/2 or 1/3 (octave errors forgiven). These are the usual MIR tempo accuracies.
 * Key: mir_eval's ``key.weighted_score`` (1 same key, 0.5 fifth, 0.3 relative, 0.2 parallel).
+
+The reference songmix's tempo is measured beside is plain aubio (``plain_aubio_tempo``): its
+beat tracker as aubio's own documentation runs it, with no metrical-level choice on top.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from pathlib import Path
+
+import aubio
 import mir_eval
 import numpy as np
+import pandas as pd
 
+from songmix.audio.decode import decode_file
 from songmix.sources.schema import PITCH_CLASSES
 
 TEMPO_TOLERANCE = 0.04
 TEMPO_FACTORS = (1.0, 2.0, 3.0, 1.0 / 2.0, 1.0 / 3.0)
+# Plain aubio: aubio.tempo("default", 1024, 512) at 44.1 kHz, as in aubio's examples.
+PLAIN_AUBIO_RATE = 44100
+PLAIN_AUBIO_FRAME_SIZE = 1024
+PLAIN_AUBIO_HOP_SIZE = 512
 
 
 class TempoAccuracy(NamedTuple):
@@ -84,6 +96,68 @@ def key_weighted_score(
         in zip(est_key, est_mode, ref_key, ref_mode)
     ]
     return float(np.mean(scores))
+
+
+def extractor_accuracy(
+    estimated: pd.DataFrame, truth: pd.DataFrame, plain_aubio: pd.Series | None = None
+) -> dict[str, float]:
+    """Tempo Acc1/Acc2 and mean key weighted score of extracted features against truth.
+
+    Parameters
+    ----------
+    estimated, truth : pandas.DataFrame
+        Columns ``tempo``, ``key``, ``mode``, indexed by track; scored on the tracks both
+        hold.
+    plain_aubio : pandas.Series, optional
+        Tempo per track by ``plain_aubio_tempo``; adds the reference's Acc1/Acc2
+        (``plain_aubio_tempo_acc1``, ``plain_aubio_tempo_acc2``) on the same tracks.
+
+    Returns
+    -------
+    dict of str to float
+        ``tempo_acc1``, ``tempo_acc2``, ``key_weighted_score`` (and the reference's), and
+        ``n_tracks``.
+    """
+    common = estimated.index.intersection(truth.index)
+    ours, reference = estimated.loc[common], truth.loc[common]
+    tempo = tempo_accuracy(ours["tempo"].to_numpy(), reference["tempo"].to_numpy())
+    key_score = key_weighted_score(
+        ours["key"].to_numpy().astype(int), ours["mode"].to_numpy().astype(int),
+        reference["key"].to_numpy().astype(int), reference["mode"].to_numpy().astype(int))
+    measures = {"tempo_acc1": tempo.acc1, "tempo_acc2": tempo.acc2,
+                "key_weighted_score": key_score}
+    if plain_aubio is not None:
+        plain = tempo_accuracy(plain_aubio.reindex(common).fillna(0.0).to_numpy(),
+                               reference["tempo"].to_numpy())
+        measures |= {"plain_aubio_tempo_acc1": plain.acc1, "plain_aubio_tempo_acc2": plain.acc2}
+    return measures | {"n_tracks": len(common)}
+
+
+def plain_aubio_tempo(path: str | Path) -> float:
+    """The tempo plain aubio reports for an audio file: the reference songmix is measured by.
+
+    ``aubio.tempo("default", 1024, 512, 44100)`` over the whole file (resampled to 44.1 kHz),
+    BPM = 60 / the median interval between the beats it reports.
+
+    Parameters
+    ----------
+    path : str or Path
+        An audio file ``songmix.audio.decode.decode_file`` reads.
+
+    Returns
+    -------
+    float
+        Beats per minute, 0.0 when aubio reports fewer than two beats.
+    """
+    samples = decode_file(path, sample_rate=PLAIN_AUBIO_RATE).samples
+    tracker = aubio.tempo("default", PLAIN_AUBIO_FRAME_SIZE, PLAIN_AUBIO_HOP_SIZE,
+                          PLAIN_AUBIO_RATE)
+    n_hops = len(samples) // PLAIN_AUBIO_HOP_SIZE
+    hops = np.ascontiguousarray(samples[: n_hops * PLAIN_AUBIO_HOP_SIZE]).reshape(
+        n_hops, PLAIN_AUBIO_HOP_SIZE)
+    beats = [tracker.get_last_s() for hop in hops if tracker(hop)[0]]
+    intervals = np.diff(beats)
+    return float(60.0 / np.median(intervals)) if len(intervals) else 0.0
 
 
 def key_string(key: float, mode: float) -> str:

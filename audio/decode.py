@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import soundfile
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 ANALYSIS_SAMPLE_RATE = 22050
 MIN_SAMPLE_RATE = 8000
@@ -175,10 +176,52 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     samples = np.asarray(samples, dtype=np.float32)
     if from_rate == to_rate:
         return samples
+    if from_rate == 2 * to_rate:  # 44.1 to 22.05 kHz, most files: the same output, faster
+        return halve_rate(samples, _resample_poly_half_band())
     common = math.gcd(from_rate, to_rate)
     return resample_poly(samples, to_rate // common, from_rate // common).astype(
         np.float32, copy=False
     )
+
+
+def halve_rate(samples: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Filter by a half-band low-pass and keep every other sample.
+
+    The output of ``resample_poly(samples, 1, 2, window=taps)``, computed only from the
+    filter's nonzero taps: in a half-band filter every other tap but the centre is zero, so
+    each output sample is the centre tap times an even sample plus, for each odd distance d,
+    one tap times the two odd samples d away -- half the work of a general polyphase filter.
+
+    Parameters
+    ----------
+    samples : ndarray of shape (n_samples,), float32
+    taps : ndarray of shape (4 m + 3,), float32
+        A symmetric half-band filter (``firwin(n, 0.5, ...)``).
+
+    Returns
+    -------
+    ndarray of shape (ceil(n_samples / 2),), float32
+    """
+    centre = len(taps) // 2
+    n_out = (len(samples) + 1) // 2
+    reach = (centre + 1) // 2  # odd samples needed on each side of an output
+    odd = np.zeros(n_out + 2 * reach, dtype=np.float32)
+    odd[reach: reach + len(samples) // 2] = samples[1::2]
+    output = samples[0::2] * taps[centre]
+    pair = np.empty(n_out, dtype=np.float32)
+    for distance in range(1, centre + 1, 2):
+        # samples 2m + d and 2m - d are odd samples m + (d - 1) / 2 and m - (d + 1) / 2
+        np.add(odd[reach + (distance - 1) // 2:][:n_out],
+               odd[reach - (distance + 1) // 2:][:n_out], out=pair)
+        pair *= taps[centre - distance]
+        output += pair
+    return output
+
+
+@cache
+def _resample_poly_half_band() -> np.ndarray:
+    """The filter ``resample_poly(x, 1, 2)`` designs by default (Kaiser window, beta 5)."""
+    return firwin(41, 0.5, window=("kaiser", 5.0)).astype(np.float32)
 
 
 def _check_rate(rate: int, name: str) -> None:

@@ -14,39 +14,34 @@ Conventions
 
 Where the work happens
 ----------------------
-Every feature follows the definition of an aubio object (``FEATURE_TABLE`` names it, with its
-parameters, and says whether aubio or numpy computes it), and most are computed for all frames
-at once in numpy: calling aubio once per hop costs 2-20 us of Python and FFT per call, which
-for the 2,600 hops of a 30 s clip took longer than everything else together. The tests check
-each numpy version against the aubio object itself, frame by frame or beat by beat:
+Aubio computes every frame-level signal it provides, hop by hop, with its own objects:
+``aubio.pvoc`` and ``aubio.specdesc`` (centroid, spread, rolloff, spectral flux),
+``aubio.mfcc``, ``aubio.db_spl`` and ``aubio.zero_crossing_rate`` at 22050 Hz;
+``aubio.onset`` (its detections and its onset detection function); ``aubio.tempo`` (beats,
+confidence) and ``aubio.pitch`` (confidence) at 11025 Hz. numpy only summarises those frame
+values over the clip, and adds what aubio does not have (``FEATURE_TABLE.computed_by`` says
+``"songmix"`` for these):
 
-* the phase-vocoder spectrum and its descriptors (aubio ``specdesc`` centroid / spread /
-  rolloff / specflux), ``mfcc`` (the filters of ``aubio.filterbank.set_mel_coeffs_slaney``
-  and the matrix of ``aubio.dct``), ``db_spl`` and ``zero_crossing_rate`` at 22050 Hz;
-* at 11025 Hz (half the analysis rate: these need nothing above 5.5 kHz): ``aubio.onset``'s
-  whole chain -- "hfc" detection function, peak picker, silence gate, minimum inter-onset
-  interval (``onset_hops``) --, ``aubio.tempo``'s detection function and Davies beat
-  tracker (``track_beats``; the tracker runs once per 1.5 s step, a few vector operations
-  each), and the chroma.
-
-Only the pitch confidence calls aubio's C code (``aubio.pitch``, yinfast), on every other
-93 ms window. aubio's beat tracker folds tempi into about 78-165 BPM; a documented check of the
-spectral flux at and between its beats (``beat_level_tempo``) picks the metrical level.
+* spectral flatness, from aubio's phase-vocoder magnitudes;
+* the key and mode: a chroma of aubio's phase-vocoder power spectrum, correlated with the
+  Albrecht & Shanahan (2013) key profiles (``estimate_key``);
+* the clip's tempo at the metrical level of the notated beat (``clip_tempo``): aubio's beat
+  tracker is a causal, real-time follower whose period settles within roughly 80-160 BPM,
+  so the clip tempo is read from the periodicity of two of aubio's frame signals -- its onset
+  detection function and the change of the chroma (harmonic rhythm) -- weighted by the
+  perceptual tempo prior of Ellis (2007) that librosa also uses.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import aubio
 import numpy as np
-import scipy.fft
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import firwin, lfilter
+from scipy.signal import firwin
 
 from songmix.audio.decode import (
     ANALYSIS_SAMPLE_RATE,
@@ -54,83 +49,69 @@ from songmix.audio.decode import (
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
     decode_file,
+    halve_rate,
     resample,
 )
 from songmix.sources.schema import PITCH_CLASSES
 
 # Identifies what the extractor computes; bump the number whenever a feature's definition or
 # parameters change, so that stored features of an older version are recomputed.
-EXTRACTOR_VERSION = f"songmix-audio-2+aubio-{aubio.version}"
+EXTRACTOR_VERSION = f"songmix-audio-3+aubio-{aubio.version}"
 
-# Spectral frames: the phase vocoder of aubio.pvoc(1024, 512), 46 ms windows every 23 ms.
+# Timbre: aubio.pvoc(1024, 1024), back-to-back 46 ms windows at 22050 Hz. Only clip
+# summaries are kept, which overlapping windows would not change but would double in cost.
 FRAME_SIZE = 1024
-HOP_SIZE = 512
-STFT_CHUNK = 256  # frames transformed at a time: ~1 MB of windowed frames, fits in L2
-# Onsets, tempo, pitch and chroma run at half the rate: their detection functions need no
-# content above 5.5 kHz (the chroma none above 2 kHz), and half the samples halve the FFTs.
-AUBIO_SAMPLE_RATE = ANALYSIS_SAMPLE_RATE // 2
+HOP_SIZE = 1024
+SPECTRAL_DESCRIPTORS = ("centroid", "spread", "rolloff", "specflux")
+# Rhythm, pitch and key run at half the rate: they need nothing above 5.5 kHz.
+HALF_RATE = ANALYSIS_SAMPLE_RATE // 2
 HALF_BAND_TAPS = 11
-# Beat tracking (aubio.tempo): a hop of 11.6 ms, the resolution aubio's beat tracker is tuned for
-# (512 at 44.1 kHz); at 23 ms its tempo range shifts to ~50-100 BPM and every faster song halves.
-TEMPO_METHOD = "specflux"
-TEMPO_FRAME_SIZE = 128
+# Onsets and the tempo's frame signals: 46 ms windows every 23 ms. aubio.onset runs with its
+# own defaults for the method (log compression, adaptive whitening, threshold, minimum
+# inter-onset interval); aubio.pvoc of the same windows gives the chroma's change.
+ONSET_METHOD = "specflux"
+RHYTHM_FRAME_SIZE = 512
+RHYTHM_HOP_SIZE = 256
+# Beats: aubio.tempo at plain aubio's time resolution (its 1024 / 512 at 44.1 kHz, 11.6 ms).
+TEMPO_METHOD = "default"
+TEMPO_FRAME_SIZE = 256
 TEMPO_HOP_SIZE = 128
-# aubio.tempo's beat tracker (aubio 0.4.9 src/tempo/tempo.c and beattracking.c), in frames
-# of the detection function: it looks at the next power of two above 5.8 s of frames, every
-# quarter of that; periods are searched over a quarter of it.
-BEAT_WINDOW = 1 << math.ceil(math.log2(5.8 * AUBIO_SAMPLE_RATE / TEMPO_HOP_SIZE))
-BEAT_STEP = BEAT_WINDOW // 4
-BEAT_LAGS = BEAT_WINDOW // 4
-BEAT_PERIOD_SPREAD = 3.901  # aubio's g_var, "constthresh empirically derived"
-BEAT_MIN_PERIOD = 25  # shorter periods (faster than ~206 BPM at 44.1 kHz / 512) are doubled
-BEAT_BACK_OFF = 0.40  # a first beat over 40 % of a period early is skipped
-# Onsets (aubio.onset): 23 ms windows, not overlapping.
-ONSET_METHOD = "hfc"
-ONSET_FRAME_SIZE = 256
-ONSET_HOP_SIZE = 256
-# aubio's peak picker (src/onset/peakpicker.c, 0.4.9): a window of 5 older values, the one
-# judged and 1 newer, smoothed by this biquad (its denominator as aubio 0.4.9 ships it).
-PEAK_PICKER_OLDER = 5
-PEAK_PICKER_NEWER = 1
-PEAK_PICKER_B = (0.15998789, 0.31997577, 0.15998789)
-PEAK_PICKER_A = (1.0, 0.23484048, 0.0)
-# Pitch (aubio.pitch): 93 ms windows, one every 186 ms; only a summary is kept, and every
-# other window estimates it about as well (on 60 demo previews the clip means moved by 0.006
-# on average and correlate at 0.97, the voiced fractions at 0.99) for half the cost. "yinfast"
-# is aubio's FFT-based YIN; "yinfft" reports a confidence of 0 for every frame in aubio 0.4.9
-# (aubio issue #167), so its confidence cannot be used.
+MIN_BEATS = 4  # fewer beats than this: aubio found no pulse to follow
+# Pitch: aubio.pitch on 93 ms windows, one analysed every 186 ms (only a summary is kept).
+# "yinfast" is aubio's FFT-based YIN; "yinfft" reports a confidence of 0 for every frame in
+# aubio 0.4.9 (aubio issue #167), so its confidence cannot be used.
 PITCH_METHOD = "yinfast"
 PITCH_FRAME_SIZE = 1024
-PITCH_HOP_SIZE = 2048
+PITCH_STRIDE = 2048
 VOICED_CONFIDENCE = 0.85  # YIN's usual tolerance of 0.15 on the normalised difference
-# Key: 186 ms windows resolve semitones down to ~100 Hz (5.4 Hz bins). At the half rate (all
-# bins of interest lie below 2 kHz) the same window needs half the samples and FFT.
-CHROMA_FRAME_SIZE = 2048
-CHROMA_MIN_HZ = 100.0
-CHROMA_MAX_HZ = 2000.0
-# Mel filterbank of aubio.mfcc: 40 Slaney filters, 13 coefficients.
-N_MEL_FILTERS = 40
-N_MFCC = 13
-
-# The longest analysis window (chroma), in samples at the analysis rate.
-LONGEST_WINDOW = CHROMA_FRAME_SIZE * ANALYSIS_SAMPLE_RATE // AUBIO_SAMPLE_RATE
+# Key: aubio.pvoc(4096, 4096) at 11025 Hz, back-to-back 0.37 s windows with 2.7 Hz bins,
+# which resolve semitones from the lowest chroma pitch up. Chroma covers C2-C7 (65-2093 Hz).
+CHROMA_FRAME_SIZE = 4096
+CHROMA_HOP_SIZE = 4096
+CHROMA_MIN_HZ = 65.4
+CHROMA_MAX_HZ = 2093.0
+# Tempo search and prior: Ellis (2007) and librosa's defaults (a log-normal weighting centred
+# on 120 BPM, one octave wide), over librosa's range of candidate tempi.
+TEMPO_PRIOR_BPM = 120.0
+TEMPO_PRIOR_OCTAVES = 1.0
+MIN_TEMPO_BPM = 30.0
+MAX_TEMPO_BPM = 320.0
+TEMPO_GRID_PER_OCTAVE = 480  # candidate tempi 0.14 % apart, well inside the 4 % tolerance
+# A periodicity counts as a pulse when the onset function's autocorrelation at its period
+# exceeds this many standard errors of a pulse-free signal's (1 / sqrt(frames)).
+PULSE_SIGNIFICANCE = 4.0
 
 SILENCE_DB = -70.0  # aubio.onset's default silence threshold
 LEVEL_FLOOR_DB = -100.0  # reported level of digital silence
-ROLLOFF_FRACTION = 0.95  # aubio specdesc "rolloff"
-ROLLOFF_MAX_BLOCK = 32  # most bins per block of spectral_rolloff_bins' running sums
-MIN_BEATS = 4  # fewer beats than this: no tempo
-# Metrical-level checks of beat_level_tempo, set on 240 demo previews (66-190 BPM, seed 7).
-MIN_BEAT_SALIENCE = 1.2
-HALVE_BELOW = 0.2
-DOUBLE_ABOVE = 0.6
-DOUBLE_SALIENCE = 1.5
-BEAT_TOLERANCE_FRAMES = 2  # +-46 ms around a beat when reading the onset strength
-SHORT_SECONDS = 5.0  # aubio.tempo needs several seconds of onsets to lock on
+SHORT_SECONDS = 5.0  # tempo needs several seconds of onsets
 
-# Kostka-Payne key profiles (Temperley 2001), index 0 = tonic.
-MAJOR_PROFILE = np.array([5.0, 2.0, 3.5, 2.0, 4.5, 4.0, 2.0, 4.5, 2.0, 3.5, 1.5, 4.0])
-MINOR_PROFILE = np.array([5.0, 2.0, 3.5, 4.5, 2.0, 4.0, 2.0, 4.5, 3.5, 2.0, 1.5, 4.0])
+# Albrecht & Shanahan (2013), "The use of large corpora to train a new type of key-finding
+# algorithm: an improved treatment of the minor mode", Music Perception 31(1): the share of
+# each scale degree in a corpus of common-practice pieces, index 0 = tonic.
+MAJOR_PROFILE = np.array(
+    [0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
+MINOR_PROFILE = np.array(
+    [0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
 NO_KEY = -1
 
 FLAG_SILENT = "silent"
@@ -141,8 +122,8 @@ FLAG_CAPPED = "capped"
 FLAG_MEANINGS: dict[str, str] = {
     FLAG_SILENT: f"no frame above {SILENCE_DB:g} dB: spectral, MFCC and pitch summaries are 0",
     FLAG_SHORT: f"shorter than {SHORT_SECONDS:g} s: tempo and onset rate are unreliable",
-    FLAG_NO_BEAT: f"aubio.tempo found fewer than {MIN_BEATS} beats, or beats no stronger than "
-    "the background onsets: tempo, confidence and regularity are 0",
+    FLAG_NO_BEAT: f"aubio.tempo found fewer than {MIN_BEATS} beats, or aubio's onset function "
+    "repeats no more than noise would: tempo, confidence and regularity are 0",
     FLAG_NO_KEY: "no audible energy between the chroma limits: key and mode are -1, strength 0",
     FLAG_CAPPED: "the file is longer than the analysis cap; only its start was analysed",
 }
@@ -157,14 +138,15 @@ class FeatureSpec:
     name : str
         Column name.
     aubio_object : str
-        The aubio object (or function) whose definition the feature follows.
+        The aubio object (or function) whose output the feature summarises or builds on.
     parameters : str
         Window, hop, method and thresholds used.
     unit : str
         Unit of the value.
     computed_by : str
-        ``"aubio"`` when aubio's C code runs on the audio, ``"numpy"`` when aubio's
-        definition is evaluated for all frames at once in numpy.
+        ``"aubio"`` when aubio's objects compute the frame values (numpy only summarises
+        them), ``"songmix"`` when songmix computes what aubio has no object for, from
+        aubio's outputs.
     description : str
         What the number means.
     """
@@ -178,20 +160,22 @@ class FeatureSpec:
 
 
 _SPECTRAL = f"pvoc({FRAME_SIZE}, {HOP_SIZE}), Hann window, {ANALYSIS_SAMPLE_RATE} Hz"
-_AT_HALF_RATE = f"{AUBIO_SAMPLE_RATE} Hz"
+_AT_HALF_RATE = f"{HALF_RATE} Hz"
 _ACTIVE = f"over frames above {SILENCE_DB:g} dB"
-_TEMPO = (f"'{TEMPO_METHOD}', win {TEMPO_FRAME_SIZE}, hop {TEMPO_HOP_SIZE} at {_AT_HALF_RATE}")
-_PITCH = (f"'{PITCH_METHOD}', win {PITCH_FRAME_SIZE}, hop {PITCH_HOP_SIZE} (every other "
-          f"window) at {_AT_HALF_RATE}")
-_CHROMA = (f"pvoc({CHROMA_FRAME_SIZE}, {CHROMA_FRAME_SIZE}) at {_AT_HALF_RATE}, "
-           f"bins {CHROMA_MIN_HZ:g}-{CHROMA_MAX_HZ:g} Hz, Kostka-Payne profiles")
+_ONSET = (f"'{ONSET_METHOD}', win {RHYTHM_FRAME_SIZE}, hop {RHYTHM_HOP_SIZE} at {_AT_HALF_RATE}"
+          ", aubio's defaults for the method")
+_TEMPO = f"'{TEMPO_METHOD}', win {TEMPO_FRAME_SIZE}, hop {TEMPO_HOP_SIZE} at {_AT_HALF_RATE}"
+_PITCH = (f"'{PITCH_METHOD}', win {PITCH_FRAME_SIZE}, one window every {PITCH_STRIDE} "
+          f"samples at {_AT_HALF_RATE}")
+_CHROMA = (f"pvoc({CHROMA_FRAME_SIZE}, {CHROMA_HOP_SIZE}) at {_AT_HALF_RATE}, power in bins "
+           f"{CHROMA_MIN_HZ:g}-{CHROMA_MAX_HZ:g} Hz, Albrecht-Shanahan profiles")
 
 
 def _summary_specs(
-    stem: str, aubio_object: str, parameters: str, unit: str, what: str
+    stem: str, aubio_object: str, parameters: str, unit: str, computed_by: str, what: str
 ) -> tuple[FeatureSpec, ...]:
     return tuple(
-        FeatureSpec(f"{stem}_{statistic}", aubio_object, parameters, unit, "numpy",
+        FeatureSpec(f"{stem}_{statistic}", aubio_object, parameters, unit, computed_by,
                     f"{label} of {what} {_ACTIVE}")
         for statistic, label in (("mean", "mean"), ("std", "standard deviation"))
     )
@@ -201,49 +185,49 @@ def _mfcc_specs(statistic: str, label: str) -> tuple[FeatureSpec, ...]:
     return tuple(
         FeatureSpec(
             f"mfcc_{index:02d}_{statistic}",
-            "mfcc (filterbank.set_mel_coeffs_slaney, dct)",
-            f"{_SPECTRAL}; {N_MEL_FILTERS} filters, coefficient {index} of {N_MFCC}",
+            "mfcc",
+            f"{_SPECTRAL}; 40 Slaney mel filters, coefficient {index} of 13",
             "log10 magnitude",
-            "numpy",
+            "aubio",
             f"{label} of MFCC coefficient {index} {_ACTIVE}",
         )
-        for index in range(N_MFCC)
+        for index in range(13)
     )
 
 
 FEATURE_TABLE: tuple[FeatureSpec, ...] = (
-    FeatureSpec("tempo", "tempo", _TEMPO, "BPM", "numpy",
-                "60 / mean inter-beat interval of aubio.tempo's beats (track_beats "
-                "reproduces them), halved or doubled "
-                "when the spectral flux at and between beats says aubio chose the wrong "
-                "metrical level (beat_level_tempo); 0 with no_beat"),
-    FeatureSpec("tempo_confidence", "tempo.get_confidence", _TEMPO, "score >= 0", "numpy",
+    FeatureSpec("tempo", "onset.get_descriptor, pvoc (chroma)",
+                f"onset {_ONSET}; chroma of pvoc({RHYTHM_FRAME_SIZE}, {RHYTHM_HOP_SIZE}) at "
+                f"{_AT_HALF_RATE}; prior {TEMPO_PRIOR_BPM:g} BPM, "
+                f"{TEMPO_PRIOR_OCTAVES:g} octave", "BPM", "songmix",
+                "the tempo whose period the clip repeats most: autocorrelation of aubio's onset "
+                "detection function plus that of the chroma's change, weighted by a "
+                "log-normal tempo prior (clip_tempo); 0 with no_beat"),
+    FeatureSpec("tempo_confidence", "tempo.get_confidence", _TEMPO, "score >= 0", "aubio",
                 "aubio's (experimental, unbounded) confidence in its final beat period"),
-    FeatureSpec("beat_regularity", "tempo", _TEMPO, "0-1", "numpy",
+    FeatureSpec("beat_regularity", "tempo", _TEMPO, "0-1", "aubio",
                 "1 - coefficient of variation of aubio's inter-beat intervals, clipped to "
                 "[0, 1]; 0 with no_beat"),
-    FeatureSpec("onset_rate", "onset", f"'{ONSET_METHOD}', win {ONSET_FRAME_SIZE}, hop "
-                f"{ONSET_HOP_SIZE} at {_AT_HALF_RATE}, aubio's default threshold, silence "
-                "gate and minimum interval", "onsets/s", "numpy",
-                "onsets aubio.onset detects per second of audio (onset_hops reproduces its "
-                "detection hop by hop)"),
+    FeatureSpec("onset_rate", "onset", _ONSET, "onsets/s", "aubio",
+                "onsets aubio.onset detects per second of audio"),
     FeatureSpec("loudness", "db_spl", f"whole clip, floored at {LEVEL_FLOOR_DB:g} dB", "dB",
-                "numpy", "10 log10 of the mean power of the clip"),
+                "aubio", "aubio.db_spl of the whole clip: 10 log10 of its mean power"),
     FeatureSpec("loudness_range", "db_spl", f"frames of {FRAME_SIZE}, hop {HOP_SIZE}", "dB",
-                "numpy", f"95th minus 5th percentile of frame levels {_ACTIVE}"),
+                "aubio", f"95th minus 5th percentile of frame levels {_ACTIVE}"),
     FeatureSpec("zero_crossing_rate", "zero_crossing_rate", f"frames of {FRAME_SIZE}, hop "
-                f"{HOP_SIZE}", "crossings/sample", "numpy",
+                f"{HOP_SIZE}", "crossings/sample", "aubio",
                 f"mean of aubio's per-frame zero-crossing rate {_ACTIVE}"),
-    *_summary_specs("spectral_centroid", "specdesc('centroid')", _SPECTRAL, "Hz",
+    *_summary_specs("spectral_centroid", "specdesc('centroid')", _SPECTRAL, "Hz", "aubio",
                     "the magnitude-weighted mean frequency"),
-    *_summary_specs("spectral_spread", "specdesc('spread')", _SPECTRAL, "Hz",
+    *_summary_specs("spectral_spread", "specdesc('spread')", _SPECTRAL, "Hz", "aubio",
                     "the magnitude-weighted standard deviation of frequency (square root of "
                     "aubio's variance in bins^2)"),
-    *_summary_specs("spectral_rolloff", "specdesc('rolloff')", _SPECTRAL, "Hz",
-                    f"the frequency below which {ROLLOFF_FRACTION:.0%} of the energy lies"),
+    *_summary_specs("spectral_rolloff", "specdesc('rolloff')", _SPECTRAL, "Hz", "aubio",
+                    "the frequency below which 95% of the energy lies"),
     *_summary_specs("spectral_flatness", "pvoc (aubio has no flatness descriptor)", _SPECTRAL,
-                    "0-1", "the geometric over the arithmetic mean of the power spectrum"),
-    *_summary_specs("spectral_flux", "specdesc('specflux')", _SPECTRAL, "magnitude",
+                    "0-1", "songmix",
+                    "the geometric over the arithmetic mean of the power spectrum"),
+    *_summary_specs("spectral_flux", "specdesc('specflux')", _SPECTRAL, "magnitude", "aubio",
                     "the summed magnitude increases since the previous frame"),
     *_mfcc_specs("mean", "mean"),
     *_mfcc_specs("std", "standard deviation"),
@@ -253,12 +237,12 @@ FEATURE_TABLE: tuple[FeatureSpec, ...] = (
     FeatureSpec("voiced_fraction", "pitch.get_confidence", _PITCH, "0-1", "aubio",
                 f"share of the analysed windows above {SILENCE_DB:g} dB with confidence >= "
                 f"{VOICED_CONFIDENCE:g}"),
-    FeatureSpec("key", "pvoc (chroma)", _CHROMA, "pitch class 0-11", "numpy",
+    FeatureSpec("key", "pvoc (chroma)", _CHROMA, "pitch class 0-11", "songmix",
                 "tonic of the key profile best correlated with the clip's chroma; -1 with "
                 "no_key"),
-    FeatureSpec("mode", "pvoc (chroma)", _CHROMA, "1 major, 0 minor", "numpy",
+    FeatureSpec("mode", "pvoc (chroma)", _CHROMA, "1 major, 0 minor", "songmix",
                 "mode of that key profile; -1 with no_key"),
-    FeatureSpec("key_strength", "pvoc (chroma)", _CHROMA, "correlation -1-1", "numpy",
+    FeatureSpec("key_strength", "pvoc (chroma)", _CHROMA, "correlation -1-1", "songmix",
                 "Pearson correlation of the chroma with that key profile; 0 with no_key"),
 )
 
@@ -386,30 +370,31 @@ def extract_features(samples: np.ndarray, sample_rate: int) -> AubioFeatures:
         Finite values for every column, with flags for what could not be measured.
     """
     samples = resample(_checked_mono(samples, sample_rate), sample_rate, ANALYSIS_SAMPLE_RATE)
-    # Zero padding up to the longest window gives every analysis at least one frame (and
-    # costs no copy of a clip that is long enough).
-    padded = (samples if len(samples) >= LONGEST_WINDOW
-              else np.pad(samples, (0, LONGEST_WINDOW - len(samples))))
-    frames = sliding_window_view(padded, FRAME_SIZE)[::HOP_SIZE]
-    frame_levels = _frame_levels_db(padded, len(frames))
-    active = frame_levels > SILENCE_DB
-    magnitudes = _magnitude_spectrogram(frames)
-    flux = spectral_flux(magnitudes)
+    # Zero padding up to the longest window gives every analysis at least one frame.
+    padded = _padded_to(samples, 2 * CHROMA_FRAME_SIZE)
+    frames = spectral_frames(padded)
     half_rate = _half_rate(padded)
-
-    tempo_values, tempo_flags = _tempo_features(half_rate, onset_strength=flux)
-    key_values, key_flags = _key_features(half_rate)
+    rhythm = rhythm_frames(half_rate)
+    tempo = clip_tempo(rhythm.onset_strength, rhythm.harmonic_change,
+                       frame_rate=HALF_RATE / RHYTHM_HOP_SIZE)
+    key, mode, key_strength = estimate_key(chroma(half_rate))
+    active = frames.levels_db > SILENCE_DB
+    seconds = len(padded) / ANALYSIS_SAMPLE_RATE
     values = {
-        **tempo_values,
-        "onset_rate": len(onset_hops(half_rate)) / (len(padded) / ANALYSIS_SAMPLE_RATE),
-        **_level_features(samples, frame_levels, active),
-        "zero_crossing_rate": _masked_mean(_zero_crossing_rates(padded, len(frames)), active),
-        **_spectral_features(magnitudes, flux, active),
-        **_mfcc_features(magnitudes, active),
+        **_beat_features(track_beats(half_rate), tempo),
+        "onset_rate": float(rhythm.onsets.sum()) / seconds,
+        "loudness": _level_db(samples),
+        "loudness_range": _spread_db(frames.levels_db[active]),
+        "zero_crossing_rate": _masked_mean(frames.zero_crossing_rates, active),
+        **_spectral_features(frames, active),
         **_pitch_features(half_rate),
-        **key_values,
+        "key": float(key), "mode": float(mode), "key_strength": key_strength,
     }
-    flags = tempo_flags | key_flags
+    flags = set()
+    if values["tempo"] == 0.0:
+        flags.add(FLAG_NO_BEAT)
+    if key == NO_KEY:
+        flags.add(FLAG_NO_KEY)
     if not active.any():
         flags.add(FLAG_SILENT)
     if len(samples) < SHORT_SECONDS * ANALYSIS_SAMPLE_RATE:
@@ -435,515 +420,9 @@ def _checked_mono(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     return samples
 
 
-# --- rhythm: aubio.tempo and aubio.onset at 11025 Hz -------------------------------------
-
-
-@cache
-def _half_band_filter() -> np.ndarray:
-    return firwin(HALF_BAND_TAPS, 0.5).astype(np.float32)
-
-
-def _half_rate(samples: np.ndarray) -> np.ndarray:
-    """Low-pass and keep every other sample: 22050 Hz to AUBIO_SAMPLE_RATE.
-
-    The output of ``resample_poly(samples, 1, 2, window=_half_band_filter())``, computed only
-    from the filter's nonzero taps: in a half-band filter every other tap but the centre is
-    zero (to ~1e-17 in firwin's design), so each output sample is the centre tap times an
-    even sample plus, for each odd distance d, one tap times the two odd samples d away.
-    Three times faster than resample_poly, which also multiplies by the zero taps.
-
-    Parameters
-    ----------
-    samples : ndarray of shape (n_samples,), float32
-
-    Returns
-    -------
-    ndarray of shape (ceil(n_samples / 2),), float32
-    """
-    taps = _half_band_filter()
-    centre = len(taps) // 2
-    n_out = (len(samples) + 1) // 2
-    reach = (centre + 1) // 2  # odd samples needed on each side of an output
-    odd = np.pad(samples[1::2], (reach, n_out - len(samples) // 2 + reach))
-    output = taps[centre] * samples[0::2]
-    for distance in range(1, centre + 1, 2):
-        # samples 2m + d and 2m - d are odd samples m + (d - 1) / 2 and m - (d + 1) / 2
-        after = odd[reach + (distance - 1) // 2:][:n_out]
-        before = odd[reach - (distance + 1) // 2:][:n_out]
-        output += taps[centre - distance] * (after + before)
-    return output
-
-
-def _tempo_features(
-    half_rate: np.ndarray, *, onset_strength: np.ndarray
-) -> tuple[dict[str, float], set[str]]:
-    track = track_beats(half_rate)
-    tempo = (beat_level_tempo(track.beat_seconds, onset_strength, period_s=track.period_s,
-                              frame_rate=ANALYSIS_SAMPLE_RATE / HOP_SIZE)
-             if len(track.beat_seconds) >= MIN_BEATS else 0.0)
-    if tempo == 0.0:
-        return {"tempo": 0.0, "tempo_confidence": 0.0, "beat_regularity": 0.0}, {FLAG_NO_BEAT}
-    intervals = np.diff(track.beat_seconds)
-    return {
-        "tempo": tempo,
-        "tempo_confidence": track.confidence,
-        "beat_regularity": float(np.clip(1.0 - intervals.std() / intervals.mean(), 0.0, 1.0)),
-    }, set()
-
-
-@dataclass(frozen=True)
-class BeatTrack:
-    """What ``aubio.tempo`` reports after a whole clip.
-
-    Attributes
-    ----------
-    beat_seconds : ndarray of shape (n_beats,)
-        Times of the beats it reports (``get_last_s()`` after each hop that returns one).
-    period_s : float
-        Final beat period in seconds (``get_period_s()``), 0 when none was found.
-    confidence : float
-        ``get_confidence()``: the context-dependent model's peak over its summed output.
-    """
-
-    beat_seconds: np.ndarray
-    period_s: float
-    confidence: float
-
-
-@dataclass(frozen=True)
-class _TrackerState:
-    """aubio_beattracking_t's memory between two steps, in detection-function frames."""
-
-    last_beat: float = 0.0
-    counter: int = 0
-    flag_step: int = 0
-    previous_period: float = 0.0  # rp1, rp2: the Rayleigh model's periods of the last steps
-    before_previous_period: float = 0.0
-    context_period: float = 0.0  # gp: 0 until the context-dependent model takes over
-    beat_period: float = 0.0  # bp
-    time_signature: int = 0
-    context_weights: np.ndarray | None = None  # gwv
-    phase_weights: np.ndarray | None = None  # phwv
-    comb_output: np.ndarray | None = None  # acfout after the step
-
-
-def track_beats(half_rate: np.ndarray) -> BeatTrack:
-    """``aubio.tempo(TEMPO_METHOD, ...)`` over a whole clip, its per-hop work done at once.
-
-    aubio's tempo object computes a detection function hop by hop (phase vocoder with
-    win == hop, specdesc "specflux", the onset peak picker's thresholded output) and every
-    ``step`` hops runs Davies' beat tracker (aubio 0.4.9 src/tempo/beattracking.c) on the
-    last ``window`` values. Here the detection function is computed for all hops at once and
-    the tracker -- a few vector operations per 1.5 s step -- follows aubio's code line by
-    line, including its float32 phase weights (which underflow to 0 far from the expected
-    beat and so decide some phases). The tests check beats, period and confidence against
-    aubio.tempo.
-
-    Parameters
-    ----------
-    half_rate : ndarray of shape (n_samples,), at AUBIO_SAMPLE_RATE
-
-    Returns
-    -------
-    BeatTrack
-    """
-    threshold, silence_db = _tempo_settings()
-    hops = _hops(half_rate, TEMPO_HOP_SIZE)
-    detection = spectral_flux(_magnitude_spectrogram(hops))
-    # The tracker reads the last BEAT_WINDOW thresholded values, zeros before the clip.
-    history = np.r_[np.zeros(BEAT_WINDOW), _peak_picker_thresholded(detection, threshold)]
-    silent = _levels_db(hops) < silence_db
-    state = _TrackerState()
-    beat_samples = []
-    for call_hop in range(BEAT_STEP - 1, len(hops), BEAT_STEP):
-        state, beats = _beat_tracking_step(history[call_hop: call_hop + BEAT_WINDOW], state)
-        # aubio's hop counter restarts at the call: a beat at b falls in hop call + floor(b),
-        # at fraction b - floor(b) of it; a fraction of 0 (or a silent hop) reports nothing.
-        for beat in beats:
-            hop = call_hop + int(np.floor(beat))
-            fraction = beat - np.floor(beat)
-            if beat < BEAT_STEP and hop < len(hops) and fraction > 0 and not silent[hop]:
-                beat_samples.append(hop * TEMPO_HOP_SIZE
-                                    + int(np.floor(fraction * TEMPO_HOP_SIZE + 0.5)))
-    return BeatTrack(beat_seconds=np.array(beat_samples, dtype=float) / AUBIO_SAMPLE_RATE,
-                     period_s=state.beat_period * TEMPO_HOP_SIZE / AUBIO_SAMPLE_RATE,
-                     confidence=_tracker_confidence(state))
-
-
-@cache
-def _tempo_settings() -> tuple[float, float]:
-    """aubio.tempo's own peak-picker threshold and beat silence gate (dB), read from aubio."""
-    tracker = aubio.tempo(TEMPO_METHOD, TEMPO_FRAME_SIZE, TEMPO_HOP_SIZE, AUBIO_SAMPLE_RATE)
-    return tracker.get_threshold(), tracker.get_silence()
-
-
-@cache
-def _tracker_weights() -> tuple[np.ndarray, np.ndarray]:
-    """aubio's detection-function weighting (dfwv) and Rayleigh period weighting (rwv)."""
-    rayleigh = _rayleigh_period()
-    positions = np.arange(1, BEAT_WINDOW + 1)
-    detection_weights = np.exp(np.log(2.0) / rayleigh * (positions - BEAT_WINDOW - 2))
-    lags = np.arange(1, BEAT_LAGS + 1)
-    return detection_weights, lags / rayleigh**2 * np.exp(-(lags**2) / (2.0 * rayleigh**2))
-
-
-def _rayleigh_period() -> float:
-    """The Rayleigh weighting's preferred period (120 BPM), in detection-function frames."""
-    return 60.0 * AUBIO_SAMPLE_RATE / 120.0 / TEMPO_HOP_SIZE
-
-
-@cache
-def _comb_filterbank(n_elements: int, *, normalised: bool) -> np.ndarray:
-    """aubio's shift-invariant comb filterbank as a matrix: ``output = M @ acf``.
-
-    Output lag i (1 to BEAT_LAGS - 2) sums acf[i a + b - 1] for a = 1..n_elements,
-    b = 1..2a-1, each divided by 2a - 1 when ``normalised``. Shape (BEAT_LAGS, BEAT_WINDOW).
-    """
-    matrix = np.zeros((BEAT_LAGS, BEAT_WINDOW))
-    for lag in range(1, BEAT_LAGS - 1):
-        for element in range(1, n_elements + 1):
-            weight = 1.0 / (2 * element - 1) if normalised else 1.0
-            matrix[lag, lag * element + np.arange(2 * element - 1)] += weight
-    return matrix
-
-
-def _beat_tracking_step(
-    window: np.ndarray, state: _TrackerState
-) -> tuple[_TrackerState, list[float]]:
-    """One call of aubio_beattracking_do: new state and the beats predicted for the next step.
-
-    Parameters
-    ----------
-    window : ndarray of shape (BEAT_WINDOW,)
-        The last thresholded detection-function values, oldest first.
-    state : _TrackerState
-
-    Returns
-    -------
-    state : _TrackerState
-    beats : list of float
-        Beat positions in frames from the start of the next step.
-    """
-    detection_weights, rayleigh_weights = _tracker_weights()
-    reversed_window = (window * detection_weights)[::-1]
-    # aubio_autocorr: sum of window[j - lag] window[j] over the overlap, over its length
-    # (by FFT, zero-padded against wrap-around: several times faster than np.correlate).
-    spectrum = scipy.fft.rfft(window, 2 * BEAT_WINDOW, workers=1)
-    overlap = np.arange(BEAT_WINDOW, 0, -1)
-    acf = scipy.fft.irfft(spectrum.real**2 + spectrum.imag**2, 2 * BEAT_WINDOW,
-                          workers=1)[:BEAT_WINDOW] / overlap
-    comb = (_comb_filterbank(state.time_signature or 4, normalised=True) @ acf
-            * rayleigh_weights)
-    peak = _last_argmax(comb)
-    general_period = (_quadratic_peak_position(comb, peak) if 0 < peak < BEAT_LAGS - 1
-                      else float(int(_rayleigh_period())))
-    state = _check_state(state, acf, general_period=general_period, comb=comb)
-    period = state.beat_period
-    if period == 0:
-        return state, []
-    # Phase: the detection function summed at every period from each candidate offset.
-    offsets = np.floor(period * np.arange(int(BEAT_WINDOW // period)) + 0.5).astype(int)
-    n_candidates = int(np.ceil(period))
-    # aubio reads up to one value past the window here; that value is taken as 0.
-    padded = np.append(reversed_window, 0.0)
-    phase_scores = np.zeros(BEAT_WINDOW)
-    phase_scores[:n_candidates] = padded[np.arange(n_candidates)[:, None] + offsets].sum(axis=1)
-    phase_scores[: 2 * BEAT_LAGS] *= state.phase_weights
-    peak = _last_argmax(phase_scores)
-    phase = (BEAT_STEP - state.last_beat if peak >= BEAT_WINDOW - 1
-             else _quadratic_peak_position(phase_scores, peak)) + 1.0  # one frame of delay
-    beat = period - phase
-    if BEAT_STEP - state.last_beat - phase < -BEAT_BACK_OFF * period:
-        beat += period  # the next beat would come too early: skip it
-    while beat + period < 0:
-        beat += period
-    beats = [beat] if beat >= 0 else []
-    while beat + period <= BEAT_STEP:
-        beat += period
-        beats.append(beat)
-    return replace(state, last_beat=beat), beats
-
-
-def _check_state(state: _TrackerState, acf: np.ndarray, *, general_period: float,
-                 comb: np.ndarray) -> _TrackerState:
-    """aubio_beattracking_checkstate: switch between the general and context-dependent model.
-
-    ``general_period`` and ``comb`` are this step's Rayleigh-weighted period and comb output.
-    """
-    context_period = 0.0
-    if state.context_period:
-        comb = (_comb_filterbank(state.time_signature, normalised=False) @ acf
-                * state.context_weights)
-        context_period = _quadratic_peak_position(comb, _last_argmax(comb))
-    counter, flag_step, consistent = state.counter, state.flag_step, False
-    if counter == 0:
-        flag_step = int(abs(context_period - general_period) > 2.0 * BEAT_PERIOD_SPREAD)
-        counter = 3 if flag_step else 0
-    if counter == 1 and flag_step == 1:
-        consistent = (abs(2.0 * general_period - state.previous_period
-                          - state.before_previous_period) < BEAT_PERIOD_SPREAD)
-        counter = 0 if consistent else 2
-    elif counter > 0:
-        counter -= 1
-    time_signature, context_weights = state.time_signature, state.context_weights
-    phase_weights = _flat_phase_weights()
-    if consistent:  # first run of a new hypothesis
-        context_period = period = general_period
-        time_signature = _time_signature(acf, int(context_period))
-        lags = np.arange(1, BEAT_LAGS + 1)
-        context_weights = np.exp(-0.5 * (lags - context_period) ** 2
-                                 / BEAT_PERIOD_SPREAD**2).astype(np.float32)
-    elif time_signature:
-        period = context_period
-        if BEAT_STEP > state.last_beat:
-            offsets = 1.0 + np.arange(2 * BEAT_LAGS) - BEAT_STEP + state.last_beat
-            # float32 like aubio: far from the expected beat the weights underflow to 0
-            phase_weights = np.exp(-0.5 * offsets**2 / (period / 8.0)).astype(np.float32)
-    else:
-        period = general_period
-    while 0 < period < BEAT_MIN_PERIOD:
-        period *= 2.0
-    return replace(state, counter=counter, flag_step=flag_step, context_period=context_period,
-                   beat_period=period, previous_period=general_period,
-                   before_previous_period=state.previous_period, time_signature=time_signature,
-                   context_weights=context_weights, phase_weights=phase_weights,
-                   comb_output=comb)
-
-
-@cache
-def _flat_phase_weights() -> np.ndarray:
-    """aubio's phwv outside the context-dependent model: all ones. Shape (2 BEAT_LAGS,)."""
-    weights = np.ones(2 * BEAT_LAGS, dtype=np.float32)
-    weights.flags.writeable = False
-    return weights
-
-
-def _time_signature(acf: np.ndarray, period: int) -> int:
-    """aubio's fvec_gettimesig: 3 or 4 beats, from the acf around 3 and 4 periods."""
-    around = np.arange(-2, 2)
-    if len(acf) > 6 * period + 2:
-        three, four = acf[3 * period + around].sum(), acf[4 * period + around].sum()
-    else:
-        three = (acf[3 * period + around] + acf[6 * period + around]).sum()
-        four = (acf[4 * period + around] + acf[2 * period + around]).sum()
-    return 3 if three > four else 4
-
-
-def _tracker_confidence(state: _TrackerState) -> float:
-    """aubio_beattracking_get_confidence: the context model's peak over its summed output."""
-    if not state.context_period or state.comb_output is None:
-        return 0.0
-    total = state.comb_output.sum()
-    if total == 0:
-        return 0.0
-    return float(_quadratic_peak_magnitude(state.comb_output, state.context_period) / total)
-
-
-def _last_argmax(values: np.ndarray) -> int:
-    """aubio's fvec_max_elem: index of the maximum, the last one on ties."""
-    return len(values) - 1 - int(np.argmax(values[::-1]))
-
-
-def _quadratic_peak_position(values: np.ndarray, index: int) -> float:
-    """aubio's fvec_quadratic_peak_pos: the vertex of the parabola through index +-1."""
-    if index in (0, len(values) - 1):
-        return float(index)
-    before, at, after = values[index - 1], values[index], values[index + 1]
-    return float(index + 0.5 * (before - after) / (before - 2.0 * at + after))
-
-
-def _quadratic_peak_magnitude(values: np.ndarray, position: float) -> float:
-    """aubio's fvec_quadratic_peak_mag: the parabola's value at a fractional position."""
-    index = int(position - 0.5) + 1
-    if position >= len(values) or position < 0:
-        return 0.0
-    if index == position:
-        return float(values[index])
-    before, at, after = values[index - 1], values[index], values[index + 1]
-    return float(at - 0.25 * (before - after) * (position - index))
-
-
-def beat_level_tempo(
-    beat_seconds: np.ndarray, onset_strength: np.ndarray, *, period_s: float, frame_rate: float
-) -> float:
-    """Tempo in BPM from aubio's beats, checked against the onset strength.
-
-    aubio's tracker may change its mind within a clip (e.g. from 166 to 83 BPM), so only the
-    beat pairs whose interval is within 20 % of its final period ``period_s`` count (all pairs
-    within 20 % of the median interval when none is). The tempo is 60 over their mean interval
-    (aubio's own period is quantised to its hop). Onset strength is read as its maximum within
-    +-``BEAT_TOLERANCE_FRAMES`` of a time and compared with the median of that same quantity
-    over all frames (the background):
-
-    * beats no stronger than ``MIN_BEAT_SALIENCE`` times the background: aubio kept
-      predicting beats through audio that has none (a drone, noise); returns 0;
-    * every other beat almost silent (weaker median under ``HALVE_BELOW`` of the stronger):
-      aubio also tracked the off-beats, the tempo is half;
-    * midpoints between beats at least ``DOUBLE_ABOVE`` as strong as the beats and over
-      ``DOUBLE_SALIENCE`` times the background: aubio tracked every other beat, the tempo is
-      double. aubio's tracker folds tempi into roughly 78-165 BPM, so this is what recovers
-      fast songs.
-
-    Parameters
-    ----------
-    beat_seconds : ndarray of shape (n_beats,), n_beats >= 2
-        Beat times in seconds, increasing.
-    onset_strength : ndarray of shape (n_frames,)
-        Onset detection function (spectral flux) at ``frame_rate`` frames per second.
-    period_s : float
-        aubio's final beat period in seconds (``tempo.get_period_s()``).
-    frame_rate : float
-        Frames per second of ``onset_strength``.
-
-    Returns
-    -------
-    float
-        Tempo in beats per minute, or 0.0 when the beats do not stand out.
-    """
-    intervals = np.diff(beat_seconds)
-    if len(intervals) == 0 or np.any(intervals <= 0):
-        raise ValueError("beat_seconds must hold at least two strictly increasing times")
-    consistent = np.abs(intervals - period_s) <= 0.2 * period_s
-    if not consistent.any():
-        consistent = np.abs(intervals - np.median(intervals)) <= 0.2 * np.median(intervals)
-    starts = beat_seconds[:-1][consistent]
-
-    def strength(seconds: np.ndarray) -> np.ndarray:
-        return _strength_at(seconds, onset_strength, frame_rate)
-
-    background = np.median(strength(np.arange(len(onset_strength)) / frame_rate))
-    on_beats = strength(starts)
-    on_beat = np.median(on_beats)
-    midpoint = np.median(strength(starts + intervals[consistent] / 2))
-    period = intervals[consistent].mean()
-    if _safe_ratio(on_beat, background) < MIN_BEAT_SALIENCE:
-        return 0.0
-    if len(starts) > 1 and _alternation(on_beats) < HALVE_BELOW:
-        period *= 2.0
-    elif (_safe_ratio(midpoint, on_beat) >= DOUBLE_ABOVE
-          and _safe_ratio(midpoint, background) >= DOUBLE_SALIENCE):
-        period /= 2.0
-    return float(60.0 / period)
-
-
-def _alternation(on_beats: np.ndarray) -> float:
-    """Median strength of the weaker of even/odd beats over that of the stronger, 0-1."""
-    even, odd = np.median(on_beats[0::2]), np.median(on_beats[1::2])
-    return float(_safe_ratio(min(even, odd), max(even, odd)))
-
-
-def _strength_at(seconds: np.ndarray, onset_strength: np.ndarray, frame_rate: float) -> np.ndarray:
-    """Largest onset strength within +-BEAT_TOLERANCE_FRAMES of each time. Shape (n_times,)."""
-    centres = np.clip(np.round(seconds * frame_rate).astype(int), 0, len(onset_strength) - 1)
-    padded = np.pad(onset_strength, BEAT_TOLERANCE_FRAMES)
-    windows = sliding_window_view(padded, 2 * BEAT_TOLERANCE_FRAMES + 1)
-    return windows[centres].max(axis=1)
-
-
-@cache
-def _onset_settings() -> tuple[float, float, int, int, float]:
-    """aubio.onset's own defaults for ONSET_METHOD, read from aubio.
-
-    Returns
-    -------
-    threshold, compression, min_interval, delay, silence_db
-        Peak-picker threshold, log-compression lambda, minimum inter-onset interval and
-        start-of-clip delay (both in samples), silence gate (dB).
-    """
-    detector = aubio.onset(ONSET_METHOD, ONSET_FRAME_SIZE, ONSET_HOP_SIZE, AUBIO_SAMPLE_RATE)
-    return (detector.get_threshold(), detector.get_compression(), detector.get_minioi(),
-            detector.get_delay(), detector.get_silence())
-
-
-@cache
-def _peak_picker_smoothing() -> np.ndarray:
-    """aubio's peak-picker filtfilt over its 7-value window as a matrix. Shape (7, 7).
-
-    ``smoothed = window @ M``: aubio runs its biquad forwards then backwards over the window
-    from a zero state on every hop, which is linear in the window.
-    """
-    size = PEAK_PICKER_OLDER + PEAK_PICKER_NEWER + 1
-    forwards = lfilter(PEAK_PICKER_B, PEAK_PICKER_A, np.eye(size), axis=0)
-    return lfilter(PEAK_PICKER_B, PEAK_PICKER_A, forwards[::-1], axis=0)[::-1].T
-
-
-def _peak_picker_thresholded(detection: np.ndarray, threshold: float) -> np.ndarray:
-    """aubio peak picker's thresholded input for every hop. Shape (n_hops,).
-
-    At each hop aubio smooths the last 7 detection values (zeros before the clip) and keeps
-    the smoothed value one hop back, minus their median, minus ``threshold`` times their mean.
-    """
-    size = PEAK_PICKER_OLDER + PEAK_PICKER_NEWER + 1
-    windows = sliding_window_view(np.pad(detection.astype(np.float64), (size - 1, 0)), size)
-    smoothed = windows @ _peak_picker_smoothing()
-    return (smoothed[:, PEAK_PICKER_OLDER] - np.median(smoothed, axis=1)
-            - threshold * smoothed.mean(axis=1))
-
-
-def high_frequency_content(magnitudes: np.ndarray, *, compression: float) -> np.ndarray:
-    """aubio specdesc "hfc" of log-compressed magnitudes: sum of (bin + 1) log(c |X| + 1).
-
-    Parameters
-    ----------
-    magnitudes : ndarray of shape (n_frames, n_bins)
-    compression : float, keyword-only
-        aubio.onset's lambda (``cvec_logmag``).
-
-    Returns
-    -------
-    ndarray of shape (n_frames,)
-    """
-    weights = np.arange(1, magnitudes.shape[1] + 1, dtype=np.float32)
-    return np.log(np.float32(compression) * magnitudes + np.float32(1.0)) @ weights
-
-
-def onset_hops(half_rate: np.ndarray) -> np.ndarray:
-    """The hops at which ``aubio.onset(ONSET_METHOD, ...)`` reports an onset, for all hops at once.
-
-    Follows aubio 0.4.9's ``aubio_onset_do`` step by step: phase vocoder with win == hop (each
-    frame is one Hann-windowed hop), log compression, specdesc "hfc", the peak picker (biquad
-    filtfilt over 7 values, then value - median - threshold * mean, a local maximum above 0
-    placed by quadratic interpolation), the -70 dB silence gate, the minimum inter-onset
-    interval and the onset aubio reports at the start of a clip that does not begin silent.
-    The tests check it against aubio.onset on the same audio.
-
-    Parameters
-    ----------
-    half_rate : ndarray of shape (n_samples,), at AUBIO_SAMPLE_RATE
-
-    Returns
-    -------
-    ndarray of shape (n_onsets,), int
-        Increasing hop indices.
-    """
-    threshold, compression, min_interval, delay, silence_db = _onset_settings()
-    hops = _hops(half_rate, ONSET_HOP_SIZE)
-    if len(hops) == 0:
-        return np.zeros(0, dtype=int)
-    detection = high_frequency_content(_magnitude_spectrogram(hops), compression=compression)
-    thresholded = _peak_picker_thresholded(detection, threshold)
-    # aubio decides at hop i whether hop i - 1 was a peak of the thresholded function.
-    before = np.r_[0.0, 0.0, thresholded[:-2]]
-    peak = np.r_[0.0, thresholded[:-1]]
-    is_peak = (peak > before) & (peak > thresholded) & (peak > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        offset = 1.0 + 0.5 * (before - thresholded) / (before - 2.0 * peak + thresholded)
-    silent = _levels_db(hops) < silence_db
-    start_hops = np.arange(min(delay // ONSET_HOP_SIZE + 1, len(hops)))
-    # The minimum interval chains each decision to the last accepted onset: a short loop over
-    # the candidate hops (peaks and the first few hops), in aubio's order.
-    onsets, last = [], 0
-    for hop in np.union1d(np.flatnonzero(is_peak & ~silent), start_hops):
-        start = int(hop) * ONSET_HOP_SIZE
-        if is_peak[hop] and not silent[hop]:
-            position = start + int(np.floor(offset[hop] * ONSET_HOP_SIZE + 0.5))
-            if last + min_interval < position and not (last > 0 and delay > position):
-                last = max(delay, position)
-                onsets.append(hop)
-        elif not is_peak[hop] and not silent[hop] and (start == 0 or last + min_interval < start):
-            last = start + delay
-            onsets.append(hop)
-    return np.array(onsets, dtype=int)
+def _padded_to(samples: np.ndarray, length: int) -> np.ndarray:
+    """``samples`` followed by zeros up to ``length`` (no copy when already that long)."""
+    return samples if len(samples) >= length else np.pad(samples, (0, length - len(samples)))
 
 
 def _hops(samples: np.ndarray, hop_size: int) -> np.ndarray:
@@ -952,190 +431,106 @@ def _hops(samples: np.ndarray, hop_size: int) -> np.ndarray:
     return np.ascontiguousarray(samples[: n_hops * hop_size]).reshape(n_hops, hop_size)
 
 
-# --- level ---------------------------------------------------------------------------------
+def _buffered(hops: np.ndarray, frame_size: int) -> np.ndarray:
+    """The hops' samples after the zeros aubio's buffers start with.
 
-
-def _levels_db(frames: np.ndarray) -> np.ndarray:
-    """aubio.db_spl of each frame: 10 log10(mean square), floored. Shape (n_frames,)."""
-    mean_square = np.einsum("ij,ij->i", frames, frames) / np.float32(frames.shape[1])
-    return _power_db(mean_square)
-
-
-def _power_db(power: np.ndarray | float) -> np.ndarray:
-    floor = 10.0 ** (LEVEL_FLOOR_DB / 10.0)
-    return 10.0 * np.log10(np.maximum(power, floor))
-
-
-def _level_features(samples: np.ndarray, frame_levels: np.ndarray,
-                    active: np.ndarray) -> dict[str, float]:
-    mean_square = float(np.dot(samples, samples)) / len(samples) if len(samples) else 0.0
-    active_levels = frame_levels[active]
-    spread = (np.percentile(active_levels, 95) - np.percentile(active_levels, 5)
-              if len(active_levels) else 0.0)
-    return {"loudness": float(_power_db(mean_square)), "loudness_range": float(spread)}
-
-
-def _frame_levels_db(samples: np.ndarray, n_frames: int) -> np.ndarray:
-    """aubio.db_spl of each FRAME_SIZE frame every HOP_SIZE samples. Shape (n_frames,).
-
-    ``_levels_db`` of the frames, from each hop's sum of squares (every sample once, not
-    once per frame that holds it).
-
-    Parameters
-    ----------
-    samples : ndarray of shape (n_samples,), n_samples >= (n_frames - 1) * HOP_SIZE + FRAME_SIZE
-    n_frames : int
+    ``result[i * hop_size: i * hop_size + frame_size]`` is the frame that ends with hop i, the
+    window aubio's phase vocoder analyses after that hop. Shape (frame_size - hop_size +
+    n_hops * hop_size,).
     """
-    hops = _hops(samples, HOP_SIZE)[: n_frames - 1 + FRAME_SIZE // HOP_SIZE]
-    squares = _sum_per_frame(np.einsum("ij,ij->i", hops, hops), n_frames)
-    return _power_db(squares / FRAME_SIZE)
+    return np.r_[np.zeros(frame_size - hops.shape[1], dtype=np.float32), hops.ravel()]
 
 
-def _zero_crossing_rates(samples: np.ndarray, n_frames: int) -> np.ndarray:
-    """aubio.zero_crossing_rate of each FRAME_SIZE frame every HOP_SIZE samples.
+def _level_db(samples: np.ndarray) -> float:
+    """``aubio.db_spl`` of samples, floored at LEVEL_FLOOR_DB (digital silence is -inf)."""
+    return max(float(aubio.db_spl(samples)), LEVEL_FLOOR_DB) if len(samples) else LEVEL_FLOOR_DB
 
-    aubio counts sign changes (negative to >= 0 or back) between neighbouring samples of a
-    frame, over the frame length. Counting them once per hop and adding the hops a frame
-    spans avoids touching every sample twice.
+
+# --- 22050 Hz: aubio's phase vocoder, spectral descriptors, MFCC and levels ------------------
+
+
+@dataclass(frozen=True)
+class SpectralFrames:
+    """aubio's frame signals of a clip at 22050 Hz, one row per hop of ``HOP_SIZE``.
+
+    Frame i is the window of ``FRAME_SIZE`` samples that ends with hop i (aubio's objects
+    buffer the samples before it, zeros at the start).
+
+    Attributes
+    ----------
+    magnitudes : ndarray of shape (n_frames, FRAME_SIZE // 2 + 1), float32
+        ``aubio.pvoc`` magnitudes.
+    descriptors : ndarray of shape (n_frames, len(SPECTRAL_DESCRIPTORS))
+        ``aubio.specdesc`` of each method, in bins (centroid, rolloff), bins^2 (spread) or
+        magnitude (specflux).
+    mfcc : ndarray of shape (n_frames, 13)
+        ``aubio.mfcc`` coefficients.
+    levels_db : ndarray of shape (n_frames,)
+        ``aubio.db_spl`` of each frame, floored at ``LEVEL_FLOOR_DB``.
+    zero_crossing_rates : ndarray of shape (n_frames,)
+        ``aubio.zero_crossing_rate`` of each frame.
+    """
+
+    magnitudes: np.ndarray
+    descriptors: np.ndarray
+    mfcc: np.ndarray
+    levels_db: np.ndarray
+    zero_crossing_rates: np.ndarray
+
+
+def spectral_frames(samples: np.ndarray) -> SpectralFrames:
+    """Run aubio's 22050 Hz objects over a clip, hop by hop.
 
     Parameters
     ----------
-    samples : ndarray of shape (n_samples,), n_samples >= (n_frames - 1) * HOP_SIZE + FRAME_SIZE
-    n_frames : int
+    samples : ndarray of shape (n_samples,), float32, at ANALYSIS_SAMPLE_RATE
 
     Returns
     -------
-    ndarray of shape (n_frames,)
+    SpectralFrames
     """
-    n_hops = n_frames - 1 + FRAME_SIZE // HOP_SIZE
-    negative = samples[: n_hops * HOP_SIZE] < 0
-    # changes[i] is True when sample i differs in sign from sample i - 1 (never for i = 0).
-    changes = np.empty_like(negative)
-    changes[0] = False
-    np.not_equal(negative[1:], negative[:-1], out=changes[1:])
-    per_hop = np.count_nonzero(changes.reshape(n_hops, HOP_SIZE), axis=1)
-    # A frame's first sample has no neighbour inside the frame: its change does not count.
-    crossings = _sum_per_frame(per_hop, n_frames) - changes[np.arange(n_frames) * HOP_SIZE]
-    return crossings / FRAME_SIZE
+    hops = _hops(samples, HOP_SIZE)
+    buffered = _buffered(hops, FRAME_SIZE)
+    n_frames = len(hops)
+    phase_vocoder = aubio.pvoc(FRAME_SIZE, HOP_SIZE)
+    descriptor_objects = [aubio.specdesc(method, FRAME_SIZE) for method in SPECTRAL_DESCRIPTORS]
+    cepstrum = aubio.mfcc(FRAME_SIZE, 40, 13, ANALYSIS_SAMPLE_RATE)
+    magnitudes = np.empty((n_frames, FRAME_SIZE // 2 + 1), dtype=np.float32)
+    descriptors = np.empty((n_frames, len(SPECTRAL_DESCRIPTORS)))
+    coefficients = np.empty((n_frames, 13))
+    levels = np.empty(n_frames)
+    crossings = np.empty(n_frames)
+    for index, hop in enumerate(hops):
+        spectrum = phase_vocoder(hop)
+        magnitudes[index] = spectrum.norm
+        for column, descriptor in enumerate(descriptor_objects):
+            descriptors[index, column] = descriptor(spectrum)[0]
+        coefficients[index] = cepstrum(spectrum)
+        frame = buffered[index * HOP_SIZE: index * HOP_SIZE + FRAME_SIZE]
+        levels[index] = _level_db(frame)
+        crossings[index] = aubio.zero_crossing_rate(frame)
+    return SpectralFrames(magnitudes=magnitudes, descriptors=descriptors, mfcc=coefficients,
+                          levels_db=levels, zero_crossing_rates=crossings)
 
 
-def _sum_per_frame(per_hop: np.ndarray, n_frames: int) -> np.ndarray:
-    """Sums of a per-hop quantity over the FRAME_SIZE // HOP_SIZE hops each frame spans.
-
-    Parameters
-    ----------
-    per_hop : ndarray of shape (n_frames - 1 + FRAME_SIZE // HOP_SIZE,)
-    n_frames : int
-
-    Returns
-    -------
-    ndarray of shape (n_frames,), float64
-    """
-    before_hop = np.r_[0.0, np.cumsum(per_hop, dtype=np.float64)]
-    first = np.arange(n_frames)
-    return before_hop[first + FRAME_SIZE // HOP_SIZE] - before_hop[first]
-
-
-# --- spectrum: aubio.pvoc and specdesc, vectorised ------------------------------------------
-
-
-@cache
-def _hann(size: int) -> np.ndarray:
-    """aubio's default pvoc window ("hanningz"): 0.5 (1 - cos(2 pi n / size))."""
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(size) / size)).astype(np.float32)
-
-
-def _magnitude_spectrogram(frames: np.ndarray) -> np.ndarray:
-    """|FFT| of Hann-windowed frames, as aubio.pvoc's ``norm``. Shape (n_frames, size//2 + 1).
-
-    Computed STFT_CHUNK frames at a time: the windowed frames and their complex spectrum then
-    stay in the CPU cache, which makes a 30 s clip's spectrogram over twice as fast as in one
-    go (and 5 MB temporaries fewer).
-    """
-    window = _hann(frames.shape[1])
-    magnitudes = np.empty((len(frames), frames.shape[1] // 2 + 1), dtype=np.float32)
-    for start in range(0, len(frames), STFT_CHUNK):
-        chunk = slice(start, start + STFT_CHUNK)
-        np.abs(scipy.fft.rfft(frames[chunk] * window, axis=1, workers=1), out=magnitudes[chunk])
-    return magnitudes
-
-
-def _spectral_features(
-    magnitudes: np.ndarray, flux: np.ndarray, active: np.ndarray
-) -> dict[str, float]:
+def _spectral_features(frames: SpectralFrames, active: np.ndarray) -> dict[str, float]:
     bin_hz = ANALYSIS_SAMPLE_RATE / FRAME_SIZE
-    centroid, spread = spectral_centroid_spread_bins(magnitudes)
-    descriptors = {
+    centroid, spread, rolloff, flux = frames.descriptors.T
+    per_frame = {
         "spectral_centroid": centroid * bin_hz,
-        "spectral_spread": np.sqrt(spread) * bin_hz,
-        "spectral_rolloff": spectral_rolloff_bins(magnitudes) * bin_hz,
-        "spectral_flatness": spectral_flatness(magnitudes),
+        "spectral_spread": np.sqrt(np.maximum(spread, 0.0)) * bin_hz,
+        "spectral_rolloff": rolloff * bin_hz,
+        "spectral_flatness": spectral_flatness(frames.magnitudes),
         "spectral_flux": flux,
     }
     values = {}
-    for stem, per_frame in descriptors.items():
-        values[f"{stem}_mean"] = _masked_mean(per_frame, active)
-        values[f"{stem}_std"] = _masked_std(per_frame, active)
+    for stem, frame_values in per_frame.items():
+        values[f"{stem}_mean"] = _masked_mean(frame_values, active)
+        values[f"{stem}_std"] = _masked_std(frame_values, active)
+    for index in range(frames.mfcc.shape[1]):
+        values[f"mfcc_{index:02d}_mean"] = _masked_mean(frames.mfcc[:, index], active)
+        values[f"mfcc_{index:02d}_std"] = _masked_std(frames.mfcc[:, index], active)
     return values
-
-
-def spectral_centroid_spread_bins(magnitudes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """aubio specdesc "centroid" and "spread": mean and variance of the bin index.
-
-    Both weight each bin by its magnitude, as aubio does; empty frames give 0.
-
-    Parameters
-    ----------
-    magnitudes : ndarray of shape (n_frames, n_bins)
-
-    Returns
-    -------
-    centroid : ndarray of shape (n_frames,)
-        In bins.
-    spread : ndarray of shape (n_frames,)
-        In bins^2.
-    """
-    bins = np.arange(magnitudes.shape[1], dtype=np.float32)
-    # One matrix product gives all three moments (sum, first, second) of every frame.
-    moments = (magnitudes @ np.stack([np.ones_like(bins), bins, bins**2], axis=1)).astype(
-        np.float64
-    )
-    centroid = _safe_ratio(moments[:, 1], moments[:, 0])
-    second_moment = _safe_ratio(moments[:, 2], moments[:, 0])
-    return centroid, np.maximum(second_moment - centroid**2, 0.0)
-
-
-def spectral_rolloff_bins(magnitudes: np.ndarray) -> np.ndarray:
-    """aubio specdesc "rolloff": bins needed to reach 95 % of the squared magnitude sum.
-
-    Parameters
-    ----------
-    magnitudes : ndarray of shape (n_frames, n_bins)
-
-    Returns
-    -------
-    ndarray of shape (n_frames,)
-        Count of bins (aubio's value), 0 for empty frames.
-    """
-    power = np.square(magnitudes, dtype=np.float32)
-    n_frames, n_bins = power.shape
-    # A running sum over every bin is slow in numpy; running sums over blocks of bins find
-    # the block where 95 % is reached, and one running sum inside that block the bin. Blocks
-    # of equal size that tile the bins (27 for 513) need no padded copy.
-    block_size = max(size for size in range(1, ROLLOFF_MAX_BLOCK + 1) if n_bins % size == 0)
-    blocks = power.reshape(n_frames, n_bins // block_size, block_size)
-    # einsum sums short rows several times faster than sum(axis=2). Sums in float64: where
-    # 95 % falls within float32 rounding of a bin edge, aubio's float32 running sum may stop
-    # one bin earlier (1 frame in 4000 on demo previews).
-    before_block = np.cumsum(np.einsum("fbk->fb", blocks), axis=1, dtype=np.float64)
-    total = before_block[:, -1]
-    threshold = ROLLOFF_FRACTION * total
-    block = np.argmax(before_block >= threshold[:, None], axis=1)
-    frames = np.arange(n_frames)
-    start = np.where(block > 0, before_block[frames, block - 1], 0.0)
-    within = start[:, None] + np.cumsum(blocks[frames, block], axis=1, dtype=np.float64)
-    reached = block * block_size + np.argmax(within >= threshold[:, None], axis=1) + 1
-    return np.where(total > 0, reached, 0).astype(np.float64)
 
 
 def spectral_flatness(magnitudes: np.ndarray) -> np.ndarray:
@@ -1151,126 +546,302 @@ def spectral_flatness(magnitudes: np.ndarray) -> np.ndarray:
     """
     # log(power) = 2 log(magnitude). A floor keeps log() finite on exactly-zero bins; far
     # below any audible bin's magnitude.
-    logs = np.maximum(magnitudes, np.float32(1e-10))
-    mean_log_power = 2.0 * np.log(logs, out=logs).mean(axis=1)
+    mean_log_power = 2.0 * np.log(np.maximum(magnitudes, np.float32(1e-10))).mean(axis=1)
     mean_power = np.einsum("ij,ij->i", magnitudes, magnitudes) / magnitudes.shape[1]
     return np.clip(_safe_ratio(np.exp(mean_log_power), mean_power), 0.0, 1.0)
 
 
-def spectral_flux(magnitudes: np.ndarray) -> np.ndarray:
-    """aubio specdesc "specflux": summed magnitude increases since the previous frame.
+def _spread_db(levels_db: np.ndarray) -> float:
+    """95th minus 5th percentile of frame levels, 0 without frames."""
+    if not len(levels_db):
+        return 0.0
+    return float(np.percentile(levels_db, 95) - np.percentile(levels_db, 5))
+
+
+# --- 11025 Hz: aubio's onsets, beat tracker and pitch --------------------------------------
+
+
+@cache
+def _half_band_filter() -> np.ndarray:
+    return firwin(HALF_BAND_TAPS, 0.5).astype(np.float32)
+
+
+def _half_rate(samples: np.ndarray) -> np.ndarray:
+    """22050 Hz to HALF_RATE through a short half-band filter (nothing analysed at this rate
+    lies near its 5.5 kHz edge). Shape (ceil(n_samples / 2),), float32."""
+    return halve_rate(samples, _half_band_filter())
+
+
+@dataclass(frozen=True)
+class RhythmFrames:
+    """aubio's rhythm signals of a clip at HALF_RATE, one value per hop of RHYTHM_HOP_SIZE.
+
+    Attributes
+    ----------
+    onsets : ndarray of shape (n_hops,), bool
+        Hops at which ``aubio.onset`` reported an onset.
+    onset_strength : ndarray of shape (n_hops,)
+        ``aubio.onset.get_descriptor()`` after each hop: its onset detection function.
+    harmonic_change : ndarray of shape (n_hops,)
+        ``harmonic_change`` of ``aubio.pvoc`` spectra of the same windows.
+    """
+
+    onsets: np.ndarray
+    onset_strength: np.ndarray
+    harmonic_change: np.ndarray
+
+
+def rhythm_frames(half_rate: np.ndarray) -> RhythmFrames:
+    """Run aubio.onset and aubio.pvoc over a clip at HALF_RATE, hop by hop.
 
     Parameters
     ----------
-    magnitudes : ndarray of shape (n_frames, n_bins)
-        The first frame is compared with silence, as aubio does.
+    half_rate : ndarray of shape (n_samples,), float32, at HALF_RATE
 
     Returns
     -------
-    ndarray of shape (n_frames,)
+    RhythmFrames
     """
-    flux = np.zeros(len(magnitudes))
-    if len(magnitudes):
-        flux[0] = magnitudes[0].sum()  # every bin of the first frame is an increase
-        increases = magnitudes[1:] - magnitudes[:-1]
-        flux[1:] = np.maximum(increases, 0.0, out=increases).sum(axis=1)
-    return flux
+    hops = _hops(half_rate, RHYTHM_HOP_SIZE)
+    detector = aubio.onset(ONSET_METHOD, RHYTHM_FRAME_SIZE, RHYTHM_HOP_SIZE, HALF_RATE)
+    phase_vocoder = aubio.pvoc(RHYTHM_FRAME_SIZE, RHYTHM_HOP_SIZE)
+    onsets = np.zeros(len(hops), dtype=bool)
+    strength = np.empty(len(hops))
+    magnitudes = np.empty((len(hops), RHYTHM_FRAME_SIZE // 2 + 1), dtype=np.float32)
+    for index, hop in enumerate(hops):
+        onsets[index] = detector(hop)[0] > 0
+        strength[index] = detector.get_descriptor()
+        magnitudes[index] = phase_vocoder(hop).norm
+    return RhythmFrames(onsets=onsets, onset_strength=strength,
+                        harmonic_change=harmonic_change(magnitudes, HALF_RATE))
 
 
-# --- MFCC: aubio.mfcc with aubio's own filterbank and DCT ----------------------------------
+@dataclass(frozen=True)
+class BeatTrack:
+    """What ``aubio.tempo`` reports over a whole clip.
+
+    Attributes
+    ----------
+    beat_seconds : ndarray of shape (n_beats,)
+        Times of the beats it reports (``get_last_s()`` after each hop that returns one).
+    confidence : float
+        ``get_confidence()`` after the last hop.
+    """
+
+    beat_seconds: np.ndarray
+    confidence: float
 
 
-@cache
-def _mel_filters() -> np.ndarray:
-    """aubio's Slaney mel filterbank for FRAME_SIZE at 22050 Hz. Shape (n_bins, 40)."""
-    filterbank = aubio.filterbank(N_MEL_FILTERS, FRAME_SIZE)
-    filterbank.set_mel_coeffs_slaney(ANALYSIS_SAMPLE_RATE)
-    return np.array(filterbank.get_coeffs(), dtype=np.float32).T
-
-
-@cache
-def _mel_filters_in_range() -> tuple[np.ndarray, int]:
-    """``_mel_filters()`` over the bins any filter covers, and the first such bin."""
-    return _nonzero_row_span(_mel_filters())
-
-
-@cache
-def _dct_matrix() -> np.ndarray:
-    """aubio.dct(40) as a matrix, first 13 columns: ``coefficients = log_energies @ M``."""
-    dct = aubio.dct(N_MEL_FILTERS)
-    basis = np.eye(N_MEL_FILTERS, dtype=np.float32)
-    # aubio returns its own output buffer on every call: copy each row out of it.
-    return np.stack([np.array(dct(row)) for row in basis])[:, :N_MFCC]
-
-
-def mfcc(magnitudes: np.ndarray) -> np.ndarray:
-    """aubio.mfcc of each frame: DCT of log10 mel energies of the magnitude spectrum.
+def track_beats(half_rate: np.ndarray) -> BeatTrack:
+    """Feed a clip at HALF_RATE to ``aubio.tempo`` hop by hop and collect its beats.
 
     Parameters
     ----------
-    magnitudes : ndarray of shape (n_frames, FRAME_SIZE // 2 + 1)
+    half_rate : ndarray of shape (n_samples,), float32, at HALF_RATE
 
     Returns
     -------
-    ndarray of shape (n_frames, 13)
+    BeatTrack
     """
-    filters, first_bin = _mel_filters_in_range()
-    energies = magnitudes[:, first_bin: first_bin + len(filters)] @ filters
-    # aubio's fvec_log10 floors at its VERY_SMALL_NUMBER (2e-42) before the logarithm.
-    return np.log10(np.maximum(energies, 2e-42)) @ _dct_matrix()
+    tracker = aubio.tempo(TEMPO_METHOD, TEMPO_FRAME_SIZE, TEMPO_HOP_SIZE, HALF_RATE)
+    beats = [tracker.get_last_s() for hop in _hops(half_rate, TEMPO_HOP_SIZE) if tracker(hop)[0]]
+    return BeatTrack(beat_seconds=np.array(beats, dtype=float),
+                     confidence=float(np.nan_to_num(tracker.get_confidence())))
 
 
-def _mfcc_features(magnitudes: np.ndarray, active: np.ndarray) -> dict[str, float]:
-    if active.any():
-        # Selecting the active rows after the filterbank copies 13 values a frame, not 513.
-        coefficients = mfcc(magnitudes)[active]
-        means, deviations = coefficients.mean(axis=0), coefficients.std(axis=0)
-    else:
-        means = deviations = np.zeros(N_MFCC)
+def _beat_features(beats: BeatTrack, tempo: float) -> dict[str, float]:
+    intervals = np.diff(beats.beat_seconds)
+    if len(beats.beat_seconds) < MIN_BEATS or tempo == 0.0 or intervals.mean() <= 0:
+        return {"tempo": 0.0, "tempo_confidence": 0.0, "beat_regularity": 0.0}
     return {
-        **{f"mfcc_{index:02d}_mean": float(value) for index, value in enumerate(means)},
-        **{f"mfcc_{index:02d}_std": float(value) for index, value in enumerate(deviations)},
+        "tempo": tempo,
+        "tempo_confidence": beats.confidence,
+        "beat_regularity": float(np.clip(1.0 - intervals.std() / intervals.mean(), 0.0, 1.0)),
     }
-
-
-# --- pitch: aubio.pitch yinfast at 11025 Hz ----------------------------------------------
 
 
 def _pitch_features(half_rate: np.ndarray) -> dict[str, float]:
     # aubio.pitch's hop cannot exceed its window: windows that do not overlap, fed one by
-    # one, are each analysed on their own, so feeding every other one skips the rest.
-    detector = aubio.pitch(PITCH_METHOD, PITCH_FRAME_SIZE, PITCH_FRAME_SIZE, AUBIO_SAMPLE_RATE)
-    windows = _hops(half_rate, PITCH_HOP_SIZE)[:, :PITCH_FRAME_SIZE]
+    # one, are each analysed on their own, so feeding one every PITCH_STRIDE skips the rest.
+    detector = aubio.pitch(PITCH_METHOD, PITCH_FRAME_SIZE, PITCH_FRAME_SIZE, HALF_RATE)
+    windows = _hops(half_rate, PITCH_STRIDE)[:, :PITCH_FRAME_SIZE]
     confidences = np.empty(len(windows))
+    active = np.empty(len(windows), dtype=bool)
     for index, window in enumerate(windows):
         detector(window)
         confidences[index] = detector.get_confidence()
+        active[index] = _level_db(window) > SILENCE_DB
     confidences = np.nan_to_num(confidences)  # aubio can report NaN on silence (issue #7)
-    active = _levels_db(windows) > SILENCE_DB
     return {
         "pitch_confidence": _masked_mean(confidences, active),
         "voiced_fraction": _masked_mean((confidences >= VOICED_CONFIDENCE).astype(float), active),
     }
 
 
-# --- key: chroma of the phase-vocoder spectrum against key profiles --------------------------
+# --- tempo at the beat's metrical level ------------------------------------------------------
 
 
 @cache
-def _chroma_map() -> np.ndarray:
-    """Bin-to-pitch-class assignment for CHROMA_FRAME_SIZE bins. Shape (n_bins, 12)."""
-    frequencies = np.fft.rfftfreq(CHROMA_FRAME_SIZE, 1.0 / AUBIO_SAMPLE_RATE)
+def _tempo_grid() -> tuple[np.ndarray, np.ndarray]:
+    """Candidate tempi (log-spaced, BPM) and the log-normal prior's weight of each.
+
+    The prior is Ellis's (2007) weighting of periods by closeness to a preferred tempo in
+    octaves, as librosa's ``feature.tempo`` applies it (``start_bpm=120``, ``std_bpm=1``).
+    """
+    n_octaves = np.log2(MAX_TEMPO_BPM / MIN_TEMPO_BPM)
+    bpm = MIN_TEMPO_BPM * 2.0 ** (np.arange(int(n_octaves * TEMPO_GRID_PER_OCTAVE) + 1)
+                                  / TEMPO_GRID_PER_OCTAVE)
+    prior = np.exp(-0.5 * (np.log2(bpm / TEMPO_PRIOR_BPM) / TEMPO_PRIOR_OCTAVES) ** 2)
+    return bpm, prior
+
+
+def periodicity(signal: np.ndarray, *, frame_rate: float, bpm: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation of a frame signal at the periods of the given tempi.
+
+    The signal's mean is removed; each lag's sum is divided by the number of products it
+    holds (so long lags are not penalised for overlapping less) and by the lag-0 value; lags
+    between frames are interpolated linearly. Negative correlations count as none.
+
+    Parameters
+    ----------
+    signal : ndarray of shape (n_frames,)
+    frame_rate : float, keyword-only
+        Frames per second of ``signal``.
+    bpm : ndarray of shape (n_tempi,)
+        Tempi whose periods (60 frame_rate / bpm frames) are read.
+
+    Returns
+    -------
+    ndarray of shape (n_tempi,), values in [0, 1]; all 0 for a constant signal.
+    """
+    centred = np.asarray(signal, dtype=np.float64) - np.mean(signal)
+    n_frames = len(centred)
+    lags = 60.0 * frame_rate / bpm
+    max_lag = min(int(np.ceil(lags.max())) + 1, n_frames - 1)
+    if max_lag < 1:
+        return np.zeros(len(bpm))
+    spectrum = np.fft.rfft(centred, 2 * n_frames)
+    products = np.fft.irfft(spectrum.real**2 + spectrum.imag**2)[: max_lag + 1]
+    correlation = products / (n_frames - np.arange(max_lag + 1))
+    if correlation[0] <= 0:
+        return np.zeros(len(bpm))
+    values = np.interp(lags, np.arange(max_lag + 1), correlation / correlation[0], right=0.0)
+    return np.maximum(values, 0.0)
+
+
+def harmonic_change(magnitudes: np.ndarray, sample_rate: int) -> np.ndarray:
+    """How much the pitch-class distribution of each frame moved since the previous one.
+
+    The half-wave rectified difference of consecutive frames' chroma, each normalised to sum
+    to 1: a chord or bass change raises it, a note repeated or held does not. Harmonic rhythm
+    marks the beat where onsets alone cannot tell it from its subdivisions (Goto 2001).
+
+    Parameters
+    ----------
+    magnitudes : ndarray of shape (n_frames, n_bins)
+        aubio.pvoc magnitudes of windows of 2 (n_bins - 1) samples.
+    sample_rate : int
+        Rate of the analysed samples in Hz.
+
+    Returns
+    -------
+    ndarray of shape (n_frames,), values in [0, 1]
+    """
+    frame_size = 2 * (magnitudes.shape[1] - 1)
+    pitch_classes = _chroma_shares(magnitudes, _chroma_map(frame_size, sample_rate))
+    change = np.diff(pitch_classes, axis=0, prepend=pitch_classes[:1])
+    return np.maximum(change, 0.0).sum(axis=1)
+
+
+def clip_tempo(onset_strength: np.ndarray, harmonic: np.ndarray, *, frame_rate: float) -> float:
+    """The clip's tempo at the metrical level of its beat, or 0 when it has no pulse.
+
+    Each tempo on a log-spaced grid of ``MIN_TEMPO_BPM``-``MAX_TEMPO_BPM`` is scored by the
+    periodicity of the onset detection function plus that of the harmonic change at its
+    period (two cues to the beat: where notes start and where the harmony moves), times the
+    log-normal tempo prior of Ellis (2007). The best score's tempo is refined by a parabola
+    through its neighbours. A clip whose onset function is no more periodic at that tempo
+    than ``PULSE_SIGNIFICANCE`` standard errors of a pulse-free signal has no tempo.
+
+    Parameters
+    ----------
+    onset_strength, harmonic : ndarray of shape (n_frames,)
+        Onset detection function and harmonic change, at ``frame_rate`` frames per second.
+    frame_rate : float, keyword-only
+
+    Returns
+    -------
+    float
+        Beats per minute, or 0.0.
+    """
+    bpm, prior = _tempo_grid()
+    onset_periodicity = periodicity(onset_strength, frame_rate=frame_rate, bpm=bpm)
+    score = (onset_periodicity + periodicity(harmonic, frame_rate=frame_rate, bpm=bpm)) * prior
+    best = int(np.argmax(score))
+    if onset_periodicity[best] <= PULSE_SIGNIFICANCE / np.sqrt(len(onset_strength)):
+        return 0.0
+    return float(bpm[0] * 2.0 ** (_parabolic_peak(score, best) / TEMPO_GRID_PER_OCTAVE))
+
+
+def _parabolic_peak(values: np.ndarray, index: int) -> float:
+    """Position of the vertex of the parabola through values[index - 1: index + 2]."""
+    if not 0 < index < len(values) - 1:
+        return float(index)
+    before, at, after = values[index - 1], values[index], values[index + 1]
+    curvature = before - 2.0 * at + after
+    return float(index + 0.5 * (before - after) / curvature) if curvature < 0 else float(index)
+
+
+# --- key: chroma of aubio's phase-vocoder power spectrum against key profiles -----------------
+
+
+@cache
+def _chroma_map(frame_size: int, sample_rate: int) -> np.ndarray:
+    """Bin-to-pitch-class assignment between the chroma limits. Shape (n_bins, 12)."""
+    frequencies = np.fft.rfftfreq(frame_size, 1.0 / sample_rate)
     in_range = (frequencies >= CHROMA_MIN_HZ) & (frequencies <= CHROMA_MAX_HZ)
     pitch_class = np.round(12 * np.log2(np.where(in_range, frequencies, 440.0) / 440.0) + 9)
-    assignment = np.zeros((len(frequencies), 12), dtype=np.float32)
+    assignment = np.zeros((len(frequencies), 12))
     assignment[in_range, pitch_class[in_range].astype(int) % 12] = 1.0
     return assignment
 
 
-@cache
-def _chroma_map_in_range() -> tuple[np.ndarray, int]:
-    """``_chroma_map()`` over the bins within the chroma limits, and the first such bin."""
-    return _nonzero_row_span(_chroma_map())
+def _chroma_shares(magnitudes: np.ndarray, assignment: np.ndarray) -> np.ndarray:
+    """Each frame's power per pitch class over its total (0 for frames without any).
+
+    Returns
+    -------
+    ndarray of shape (n_frames, 12)
+    """
+    power = np.square(magnitudes, dtype=np.float64) @ assignment
+    return _safe_ratio(power, power.sum(axis=1, keepdims=True))
+
+
+def chroma(half_rate: np.ndarray) -> np.ndarray:
+    """Clip chroma: the pitch-class shares of aubio.pvoc's power spectrum, summed over frames.
+
+    Normalising each frame first lets every stretch of the clip vote by its duration, as the
+    notes' durations do in symbolic key finding, not by its loudness.
+
+    Parameters
+    ----------
+    half_rate : ndarray of shape (n_samples,), float32, at HALF_RATE
+
+    Returns
+    -------
+    ndarray of shape (12,), index 0 = C; all zeros when no frame has energy in range.
+    """
+    phase_vocoder = aubio.pvoc(CHROMA_FRAME_SIZE, CHROMA_HOP_SIZE)
+    hops = _hops(half_rate, CHROMA_HOP_SIZE)
+    buffered = _buffered(hops, CHROMA_FRAME_SIZE)
+    magnitudes = np.empty((len(hops), CHROMA_FRAME_SIZE // 2 + 1), dtype=np.float32)
+    audible = np.empty(len(hops), dtype=bool)
+    for index, hop in enumerate(hops):
+        magnitudes[index] = phase_vocoder(hop).norm
+        start = index * CHROMA_HOP_SIZE
+        audible[index] = _level_db(buffered[start: start + CHROMA_FRAME_SIZE]) > SILENCE_DB
+    shares = _chroma_shares(magnitudes[audible], _chroma_map(CHROMA_FRAME_SIZE, HALF_RATE))
+    return shares.sum(axis=0)
 
 
 @cache
@@ -1282,29 +853,6 @@ def _key_templates() -> np.ndarray:
     )
     centred = profiles - profiles.mean(axis=1, keepdims=True)
     return centred / np.linalg.norm(centred, axis=1, keepdims=True)
-
-
-def chroma(half_rate: np.ndarray) -> np.ndarray:
-    """Clip chroma: per-frame normalised pitch-class magnitude, summed over frames.
-
-    Parameters
-    ----------
-    half_rate : ndarray of shape (n_samples,), n_samples >= CHROMA_FRAME_SIZE, at
-        AUBIO_SAMPLE_RATE
-
-    Returns
-    -------
-    ndarray of shape (12,), index 0 = C; all zeros when no frame is above ``SILENCE_DB``
-        or none has energy in range.
-    """
-    frames = _hops(half_rate, CHROMA_FRAME_SIZE)
-    audible = frames[_levels_db(frames) > SILENCE_DB]
-    spectrum = scipy.fft.rfft(audible * _hann(CHROMA_FRAME_SIZE), axis=1, workers=1)
-    # Only the bins between the chroma limits count: magnitudes of those alone.
-    assignment, first_bin = _chroma_map_in_range()
-    per_frame = np.abs(spectrum[:, first_bin: first_bin + len(assignment)]) @ assignment
-    # Normalising each frame lets quiet passages vote as much as loud ones.
-    return _safe_ratio(per_frame, per_frame.sum(axis=1, keepdims=True)).sum(axis=0)
 
 
 def estimate_key(clip_chroma: np.ndarray) -> tuple[int, int, float]:
@@ -1332,28 +880,7 @@ def estimate_key(clip_chroma: np.ndarray) -> tuple[int, int, float]:
     return best % 12, 1 if best < 12 else 0, float(correlations[best])
 
 
-def _key_features(half_rate: np.ndarray) -> tuple[dict[str, float], set[str]]:
-    key, mode, strength = estimate_key(chroma(half_rate))
-    flags = {FLAG_NO_KEY} if key == NO_KEY else set()
-    return {"key": float(key), "mode": float(mode), "key_strength": strength}, flags
-
-
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _nonzero_row_span(matrix: np.ndarray) -> tuple[np.ndarray, int]:
-    """The rows of a bin-by-band matrix from its first to its last nonzero row.
-
-    ``spectrum[:, first: first + len(rows)] @ rows`` equals ``spectrum @ matrix`` and skips
-    the bins no band uses.
-
-    Returns
-    -------
-    rows : ndarray of shape (n_rows_in_span, n_bands)
-    first : int
-    """
-    used = np.flatnonzero(matrix.any(axis=1))
-    return matrix[used[0]: used[-1] + 1], int(used[0])
 
 
 def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

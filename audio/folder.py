@@ -4,7 +4,7 @@ Conventions: files are found recursively, in sorted order, and identified by the
 path (``file:/abs/posix/path`` as a track id: two folders never share an id; the features are
 cached by content, so moving a folder costs no new extraction). ``truth.csv`` in the folder's
 root has a header and the columns ``file,tempo,key,mode`` (``file`` relative to the folder;
-tempo in BPM; key a pitch-class name with sharps or flats -- ``C``, ``C#``, ``Db`` -- or a
+tempo in BPM, the column may be named ``tempo_bpm``; key a pitch-class name with sharps or flats -- ``C``, ``C#``, ``Db`` -- or a
 number 0-11; mode ``major``/``minor`` or 1/0) plus optionally ``group`` or ``genre``. Blank
 cells mean "unknown" and leave that row out of the measure that needs the value.
 """
@@ -106,6 +106,7 @@ def read_truth(folder: str | Path) -> pd.DataFrame | None:
         return None
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     raw.columns = [str(column).strip().lower() for column in raw.columns]
+    raw = raw.rename(columns={"tempo_bpm": "tempo"}) if "tempo" not in raw.columns else raw
     missing = {"file", "tempo", "key", "mode"} - set(raw.columns)
     if missing:
         raise ValueError(f"{path} lacks the columns {sorted(missing)}; its header must start "

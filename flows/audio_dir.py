@@ -15,12 +15,13 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES, unfit_for_clustering
-from songmix.audio.folder import FolderFile, list_audio_files, read_truth
+from songmix.audio.folder import TRACK_ID_PREFIX, FolderFile, list_audio_files, read_truth
 from songmix.flows.pipeline import DEFAULT_KS, ks_to_fit, validate_parameters
 from songmix.flows.progress import stage
 from songmix.flows.reporting import RunSummary, publish_summary
 from songmix.flows.settings import default_db_path, default_out_dir
 from songmix.flows.stages import extract_features
+from songmix.tasks.audio import measure_plain_aubio_tempo
 from songmix.tasks.compare import (
     figure_inputs,
     measure_agreement,
@@ -182,6 +183,10 @@ def _accuracy(features: pd.DataFrame, truth: pd.DataFrame | None) -> dict[str, f
     if truth is None:
         return {}
     complete = truth[truth["tempo"].notna() & (truth["key"] >= 0) & (truth["mode"] >= 0)]
-    if complete.index.intersection(features.index).empty:
+    measured = complete.index.intersection(features.index)
+    if measured.empty:
         return {}
-    return measure_extractor_accuracy(features, complete[["tempo", "key", "mode"]])
+    plain_aubio = measure_plain_aubio_tempo(
+        {track_id: track_id.removeprefix(TRACK_ID_PREFIX) for track_id in measured})
+    return measure_extractor_accuracy(features, complete[["tempo", "key", "mode"]],
+                                      pd.Series(plain_aubio, dtype=float))

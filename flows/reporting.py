@@ -10,7 +10,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 
-from songmix.analysis.report import headline_sentence, markdown_table
+from songmix.analysis.report import DEMO_AUDIO_CAVEAT, headline_sentence, markdown_table
 from songmix.flows.progress import publish_report, stage
 from songmix.tasks.compare import (
     NOTEBOOK_K,
@@ -114,7 +114,9 @@ def compare(
     labels = {name: fit.labels() for name, fit in fits.items()}
     if len(truth) == len(fitted_ids) and fitted_ids:
         labels["truth"] = truth.loc[fitted_ids, "group_id"].to_numpy()
-    notes = list(_missing_track_notes(track_ids, features, fitted_ids))
+    # Only the demo catalog stores a ground truth with its tracks.
+    notes = ([DEMO_AUDIO_CAVEAT] if not truth.empty else []) + list(
+        _missing_track_notes(track_ids, features, fitted_ids))
     if len(fitted_ids) >= 2 * NOTEBOOK_K:
         try:
             labels["notebook_k2"] = fit_notebook_model(fitted_spotify, n_seeds=NOTEBOOK_SEEDS,

@@ -13,6 +13,8 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE
 from prefect.context import TaskRunContext
 
 from songmix.warehouse.records import utc_now
+from songmix.audio.accuracy import plain_aubio_tempo
+from songmix.audio.decode import AudioDecodeError
 from songmix.audio.download import DownloadError, describe_failure, download_audio
 from songmix.audio.features import EXTRACTOR_VERSION, extract_file
 from songmix.sources.http import make_session
@@ -90,9 +92,25 @@ def extract_aubio_features(
     return rows
 
 
+@task(name="measure-plain-aubio-tempo", cache_policy=INPUTS + TASK_SOURCE)
+def measure_plain_aubio_tempo(paths: dict[str, str]) -> dict[str, float]:
+    """Plain aubio's tempo of each file with a true tempo, the reference beside songmix's.
+
+    ``paths`` maps track ids to files; a file that cannot be decoded gets 0 (no estimate).
+    """
+    tempi = {}
+    for track_id, path in paths.items():
+        try:
+            tempi[track_id] = plain_aubio_tempo(path)
+        except AudioDecodeError:
+            tempi[track_id] = 0.0
+    return tempi
+
+
 def _failure_text(error: Exception) -> str:
     """``"reason: detail"`` for decode errors, ``"ExceptionType: message"`` for the rest."""
     return str(error) if hasattr(error, "reason") else f"{type(error).__name__}: {error}"
 
 
-__all__ = ["EXTRACTOR_VERSION", "download_previews", "extract_aubio_features"]
+__all__ = ["EXTRACTOR_VERSION", "download_previews", "extract_aubio_features",
+           "measure_plain_aubio_tempo"]

@@ -15,7 +15,7 @@ import pytest
 from songmix.analysis.agreement import agreement_across_k, agreement_with_uncertainty
 from songmix.analysis.compare import compare_clusterings, matched_cluster_profiles
 from songmix.analysis.features import direct_agreement, feature_agreement
-from songmix.analysis.report import REPORT_TABLES, build_report, headline_sentence
+from songmix.analysis.report import DEMO_AUDIO_CAVEAT, REPORT_TABLES, build_report, headline_sentence
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 from songmix.tasks.compare import Agreement, FeatureMeasures
 from songmix.warehouse import records
@@ -212,3 +212,16 @@ def test_missing_tables_are_refused_with_the_reader_to_use():
     with pytest.raises(ValueError, match="report_tables"):
         build_report(tables)
     assert "fit_curves" in REPORT_TABLES
+
+
+def test_a_demo_run_says_first_that_its_audio_is_synthesised(agreeing):
+    _, report = agreeing
+    assert report.notes[0] == DEMO_AUDIO_CAVEAT
+    assert report.markdown.index("synthesised from its own features") < report.markdown.index(
+        "Agreement per comparison")
+
+
+def test_a_run_on_real_audio_carries_no_demo_caveat():
+    tables = make_tables()
+    tables["run"] = tables["run"].assign(source="csv:kaggle")
+    assert DEMO_AUDIO_CAVEAT not in build_report(tables).notes

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 from audio_files import write_audio
+from scipy.signal import resample_poly
 
 from songmix.audio.decode import (
     ANALYSIS_SAMPLE_RATE,
@@ -165,3 +166,11 @@ def test_resample_keeps_frequency_and_duration():
 def test_resample_rejects_rates_out_of_range():
     with pytest.raises(ValueError, match="from_rate"):
         resample(np.zeros(100), 96000, 22050)
+
+
+@pytest.mark.parametrize("n_samples", [0, 1, 2, 41, 44100, 44101])
+def test_halving_the_rate_equals_resample_poly(n_samples):
+    samples = np.random.default_rng(12).standard_normal(n_samples).astype(np.float32)
+    expected = resample_poly(samples, 1, 2) if n_samples else np.zeros(0)
+
+    np.testing.assert_allclose(resample(samples, 44100, 22050), expected, atol=1e-5)

@@ -54,6 +54,18 @@ def test_truth_csv_is_typed_and_keyed_like_the_files(tmp_path):
     assert truth["group"].tolist() == ["rock", None, "jazz", None]
 
 
+def test_truth_csv_may_name_the_tempo_column_tempo_bpm(tmp_path):
+    # realmusic-dev's truth.csv: file,title,tempo_bpm,key,mode,... with extra columns
+    (tmp_path / "truth.csv").write_text(
+        "file,title,tempo_bpm,key,mode,time_signature\n"
+        "clip01.mp3,\"Air, with a comma\",162.0,F,minor,3/4\n")
+
+    truth = read_truth(tmp_path)
+
+    assert truth.loc[track_id_of(tmp_path / "clip01.mp3"), ["tempo", "key", "mode"]].tolist() == [
+        162.0, 5, 0]
+
+
 def test_no_truth_csv_means_no_truth(tmp_path):
     assert read_truth(tmp_path) is None
 

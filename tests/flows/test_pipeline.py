@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from songmix.analysis.report import DEMO_AUDIO_CAVEAT
 from songmix.flows.pipeline import pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -58,6 +59,12 @@ def test_every_stage_table_fills_and_counts_add_up(demo_runs):
     assert chosen_k in (2, 3, 4)
     assert _scalar(db, "select count(*) from comparison where run_id = ?", first.run_id) > 0
     assert _scalar(db, "select status from runs where run_id = ?", first.run_id) == "completed"
+
+
+def test_the_summary_of_a_demo_run_says_its_audio_is_synthesised(demo_runs):
+    _, first, _ = demo_runs
+    assert DEMO_AUDIO_CAVEAT in first.notes
+    assert "synthesised from its own features" in first.as_text()
 
 
 def test_the_spotify_clustering_recovers_the_demo_groups(demo_runs):
