@@ -25,8 +25,12 @@ Usage::
     em.fit_gmm(X, 3, initial={"weights": w, "means": mu, "covariances": sigma}, tol=0,
                max_iter=50)
 
+Arrays: functions never write to, keep or change the flags of the caller's arrays; models hold
+read-only copies.
+
 Bad input (NaN or infinite values, 1-D arrays, fewer samples than components, k < 1, unknown
-options, constant columns when standardising) raises ``ValueError`` with what to change.
+options, constant columns when standardising, explicit covariances that are not symmetric or
+not positive definite) raises ``ValueError`` with what to change.
 A start whose component empties or whose covariance stops being positive definite is marked
 failed (``SeedFit.failed_reason``); ``FitFailedError`` is raised only when every start fails.
 Non-convergence warns (``ConvergenceWarning``).

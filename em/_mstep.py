@@ -320,9 +320,25 @@ def m_step(statistics: np.ndarray, *, n_features: int, covariance_type: str, reg
     parameters, failures = parameters_from(weights, means, covariances, covariance_type)
     if counts.min() < MIN_COMPONENT_COUNT:  # rare: one check for all seeds first
         for seed in np.flatnonzero(counts.min(axis=1) < MIN_COMPONENT_COUNT):
-            emptiest = int(np.argmin(counts[seed]))
-            failures[seed] = (
-                f"component {emptiest} emptied (it holds {counts[seed, emptiest]:.3g} samples' "
-                "worth of responsibility)"
-            )
+            failures[seed] = _too_small(int(np.argmin(counts[seed])), counts[seed].min())
     return parameters, failures
+
+
+def _too_small(component: int, count: float) -> str:
+    """Why a component holding ``count < MIN_COMPONENT_COUNT`` samples' worth stops its seed."""
+    # About one sample's worth: the component sits on one sample, its covariance shrinking
+    # to reg_covar; far less: the other components took its samples.
+    what = "collapsed onto a single sample" if 0.5 <= count < 1.5 else "emptied"
+    return (
+        f"component {component} {what}: it holds {_short_of_minimum(count)} samples' worth of "
+        f"responsibility, less than the {MIN_COMPONENT_COUNT:g} a component needs"
+    )
+
+
+def _short_of_minimum(count: float) -> str:
+    """``count`` to 3 digits, or as ``minimum - shortfall`` where 3 digits would round it up to
+    the minimum (0.99999997 is "1 - 3e-08", not "1")."""
+    text = f"{count:.3g}"
+    if float(text) < MIN_COMPONENT_COUNT:
+        return text
+    return f"{MIN_COMPONENT_COUNT:g} - {MIN_COMPONENT_COUNT - count:.2g}"

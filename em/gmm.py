@@ -24,9 +24,11 @@ from ._parameters import MixtureParameters
 from ._validation import (
     check_fit_options,
     check_initial,
+    check_mixture_parameters,
     check_n_features,
     check_samples,
     feature_names_of,
+    owned_read_only,
 )
 from .scaling import Scaler, fit_scaler
 
@@ -43,10 +45,12 @@ class FitFailedError(ValueError):
     """No EM start produced a usable mixture (every seed failed)."""
 
 
-def _read_only(array: np.ndarray | None) -> np.ndarray | None:
-    if array is not None:
-        array.flags.writeable = False
-    return array
+def _own_arrays(result, names: tuple[str, ...]) -> None:
+    """Give a frozen dataclass read-only copies of its array attributes (None stays None)."""
+    for name in names:
+        values = getattr(result, name)
+        if values is not None:
+            object.__setattr__(result, name, owned_read_only(values))
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +93,7 @@ class SeedFit:
     log_likelihood_trace: tuple[float, ...]
 
     def __post_init__(self):
-        for values in (self.weights, self.means, self.covariances):
-            _read_only(values)
+        _own_arrays(self, ("weights", "means", "covariances"))
 
     @property
     def failed(self) -> bool:
@@ -100,6 +103,8 @@ class SeedFit:
 @dataclass(frozen=True, eq=False)
 class GaussianMixtureModel:
     """A fitted Gaussian mixture (the best of several EM starts).
+
+    Its arrays are read-only copies of the ones it is built from, whose flags it leaves alone.
 
     Attributes
     ----------
@@ -141,8 +146,7 @@ class GaussianMixtureModel:
     scaler: Scaler | None = None
 
     def __post_init__(self):
-        for values in (self.weights, self.means, self.covariances, self.precisions_cholesky):
-            _read_only(values)
+        _own_arrays(self, ("weights", "means", "covariances", "precisions_cholesky"))
 
     @property
     def n_components(self) -> int:
@@ -294,7 +298,7 @@ def fit_gmm(
         weights=best.weights,
         means=best.means,
         covariances=best.covariances,
-        precisions_cholesky=final.precisions_cholesky[best.seed].copy(),
+        precisions_cholesky=final.precisions_cholesky[best.seed],
         log_likelihood=best.log_likelihood,
         n_iter=best.n_iter,
         converged=best.converged,
@@ -342,7 +346,7 @@ def _starts(
 
 
 def _seed_fit(index: int, state: int | None, run: SeedRun, final: MixtureParameters) -> SeedFit:
-    """Package seed ``index``'s outcome: views of the final parameters, which only it uses."""
+    """Package seed ``index``'s outcome."""
     failed = run.failed_reason is not None
     return SeedFit(
         seed=index,
@@ -368,6 +372,12 @@ def _best_seed(seeds: tuple[SeedFit, ...]) -> SeedFit:
     usable = [seed for seed in seeds if not seed.failed]
     if not usable:
         reasons = "; ".join(f"seed {seed.seed}: {seed.failed_reason}" for seed in seeds)
+        if all(seed.random_state is None for seed in seeds):  # the start came from `initial`
+            raise FitFailedError(
+                f"EM from the explicit start failed ({reasons}). Change initial= so that every "
+                "component starts on several samples (a mean among them and a covariance about "
+                "as wide as their spread), or use fewer components."
+            )
         raise FitFailedError(
             f"All {len(seeds)} EM starts failed ({reasons}). Try fewer components, a larger "
             "reg_covar, or standardize=True."
@@ -484,6 +494,8 @@ def mixture_from_parameters(
     means : array-like of shape (K, d)
         In the scaler's standardised units when ``scaler`` is given.
     covariances : array-like, shaped per ``covariance_type``
+        Symmetric positive definite matrices (full, tied; asymmetry within rounding is averaged
+        away) or positive variances (diag, spherical).
     covariance_type : {"full", "tied", "diag", "spherical"}
     feature_names : sequence of str, optional
     scaler : Scaler, optional
@@ -493,19 +505,23 @@ def mixture_from_parameters(
     -------
     model : GaussianMixtureModel
         With no seeds (``seeds == ()``) and a NaN ``log_likelihood``: it was not fitted here.
+        It holds copies: the caller's arrays are neither shared nor made read-only.
+
+    Raises
+    ------
+    ValueError
+        For parameters of the wrong shape, non-finite, weights that are not positive or do not
+        sum to 1, and covariances that are not symmetric or not positive definite.
     """
     means = np.asarray(means, dtype=np.float64)
     if means.ndim != 2:
         raise ValueError(f"means must have shape (K, d), got shape {means.shape}")
     n_components, n_features = means.shape
-    checked = check_initial(
-        {"weights": weights, "means": means, "covariances": covariances},
-        n_samples=n_components, n_features=n_features, n_components=n_components,
-        covariance_type=covariance_type,
+    checked = check_mixture_parameters(
+        weights, means, covariances,
+        n_components=n_components, n_features=n_features, covariance_type=covariance_type,
     )
-    factors, bad_component = precisions_cholesky(checked["covariances"][None], covariance_type)
-    if bad_component[0] >= 0:
-        raise ValueError(f"the covariance of component {bad_component[0]} is not positive definite")
+    factors, _ = precisions_cholesky(checked["covariances"][None], covariance_type)
     names = tuple(feature_names) if feature_names is not None else (
         scaler.feature_names if scaler is not None else feature_names_of(means, None, n_features))
     return GaussianMixtureModel(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_samples
+from ._validation import check_samples, owned_read_only
 from .gmm import FitFailedError, GaussianMixtureModel, fit_gmm
 
 CRITERIA = ("bic", "aic")
@@ -41,8 +41,8 @@ class KSelection:
     failures: tuple[str | None, ...]
 
     def __post_init__(self):
-        self.bic.flags.writeable = False
-        self.aic.flags.writeable = False
+        for name in ("bic", "aic"):
+            object.__setattr__(self, name, owned_read_only(getattr(self, name)))
 
     @property
     def values(self) -> np.ndarray:

@@ -100,6 +100,22 @@ def test_an_emptied_component_fails_its_seed_with_a_reason():
         em.fit_gmm(X, 2, initial=far_away)
 
 
+def test_a_component_left_with_one_sample_says_so_and_what_to_change():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    X[0] = [2.0, 2.0]
+    on_one_sample = np.zeros((200, 2))
+    on_one_sample[:, 0] = 1.0
+    on_one_sample[0] = [0.0, 1.0]  # component 1 starts on sample 0 alone
+    with pytest.raises(em.FitFailedError) as raised:
+        em.fit_gmm(X, 2, initial={"responsibilities": on_one_sample})
+    message = str(raised.value)
+    # Its count falls a hair under one sample: the message shows by how much, not "1".
+    assert "component 1 collapsed onto a single sample: it holds 1 - " in message
+    assert "less than the 1 a component needs" in message
+    assert "Change initial= so that every component starts on several samples" in message
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
 def test_a_collapsed_component_fails_its_seed_not_nan(covariance_type):
     X = np.concatenate([np.random.default_rng(0).normal(size=(50, 1)), [[100.0]]])
