@@ -13,7 +13,7 @@ import numpy as np
 
 from ._estep import Features, add_up, hard_assignment_statistics, n_quadratic_features
 from ._mstep import m_step, parameters_from
-from ._parallel import parallel_map, worker_count
+from ._parallel import parallel_map
 
 # k-means++ picks its centers from at most this many random rows: the D^2 sampling needs a
 # pass over the candidates per center, and on a large random subset it picks equally good ones.
@@ -215,12 +215,16 @@ def kmeans_plusplus_start(
         pools = np.broadcast_to(samples, (n_seeds,) + samples.shape)
     # Seeds are batched; large pools are also spread over threads, a group of seeds each.
     n_distances = n_seeds * pools.shape[1] * n_components
-    n_groups = worker_count() if n_distances >= _KMEANS_PLUSPLUS_THREADED_DISTANCES else 1
+    n_groups = features.n_workers if n_distances >= _KMEANS_PLUSPLUS_THREADED_DISTANCES else 1
     bounds = np.linspace(0, n_seeds, n_groups + 1).astype(int)
     # Slices keep a shared pool a broadcast view (fancy indexing would copy it per seed).
     groups = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:]) if stop > start]
     centers = np.concatenate(
-        parallel_map(lambda group: kmeans_plusplus(pools[group], n_components, rngs[group]), groups)
+        parallel_map(
+            lambda group: kmeans_plusplus(pools[group], n_components, rngs[group]),
+            groups,
+            features.n_workers,
+        )
     )
     for _ in range(_LLOYD_STEPS):
         sums = _nearest_center_statistics(features, centers, second_order=False)

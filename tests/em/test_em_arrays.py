@@ -38,6 +38,7 @@ def _public_calls(arrays: dict[str, np.ndarray]) -> dict[str, Callable[[], objec
                        feature_names=("a", "b", "c"))
     return {
         "fit_gmm": lambda: em.fit_gmm(X, 2, n_init=2, random_state=0, standardize=True),
+        "fit_gmm(n_jobs=2)": lambda: em.fit_gmm(X, 2, n_init=2, random_state=0, n_jobs=2),
         "fit_gmm(initial=parameters)": lambda: em.fit_gmm(X, 2, initial=parameters),
         "fit_gmm(initial=responsibilities)": lambda: em.fit_gmm(
             X, 2, initial={"responsibilities": arrays["responsibilities"]}),
@@ -47,7 +48,7 @@ def _public_calls(arrays: dict[str, np.ndarray]) -> dict[str, Callable[[], objec
         "score_samples": lambda: em.score_samples(rebuilt, X),
         "bic and aic": lambda: (model.bic(X), model.aic(X)),
         "seed_labels": lambda: em.seed_labels(model, X),
-        "seed_stability": lambda: em.seed_stability(model, X),
+        "seed_stability": lambda: em.seed_stability(model, X, n_jobs=2),
         "adjusted_rand_index": lambda: em.adjusted_rand_index(arrays["labels"], arrays["labels"]),
         "full_covariances": lambda: em.full_covariances(rebuilt),
         "mixture_from_parameters": lambda: em.mixture_from_parameters(**parameters),

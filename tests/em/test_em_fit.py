@@ -163,7 +163,7 @@ def test_blocks_threads_and_uncached_features_give_the_same_fit(monkeypatch, mak
     monkeypatch.setattr(estep, "_MIN_BLOCK_VALUES", 1000)  # many blocks, spread over threads
     monkeypatch.setattr(estep, "_MAX_BLOCK_VALUES", 1000)
     monkeypatch.setattr(estep, "_FEATURE_CACHE_BYTES", 0)  # features rebuilt per block
-    blocked = em.fit_gmm(X, 3, covariance_type=covariance_type, n_init=3, random_state=0)
+    blocked = em.fit_gmm(X, 3, covariance_type=covariance_type, n_init=3, random_state=0, n_jobs=2)
     np.testing.assert_allclose(blocked.means, reference.means, rtol=1e-9, atol=1e-9)
     assert blocked.log_likelihood == pytest.approx(reference.log_likelihood, abs=1e-10)
 
