@@ -131,8 +131,8 @@ class Features:
     @classmethod
     def build(cls, X: np.ndarray, covariance_type: str, n_workers: int = 1) -> Features:
         """Centre ``X`` (shape (n_samples, d)) and cache its features if they fit in memory."""
-        # Feature by feature: numpy reduces and broadcasts over long contiguous rows several
-        # times faster than over rows of d values (a mean over axis 0 of 2000 x 2: 34 us vs 3).
+        # Feature by feature, the layout quadratic_features reads: numpy reduces and broadcasts
+        # over long contiguous rows faster than over rows of d values.
         by_feature = np.array(X.T, order="C")  # a copy: centred in place below
         center = by_feature.mean(axis=1)
         by_feature -= center[:, None]
@@ -174,13 +174,6 @@ class Features:
         return quadratic_features(self.samples[rows], self.covariance_type)
 
 
-@cache
-def _upper_triangle_flat(n_features: int) -> np.ndarray:
-    """Positions of the upper triangle's entries in a flattened (d, d) matrix."""
-    rows, cols = upper_triangle(n_features)
-    return rows * n_features + cols
-
-
 def _full_terms(means: np.ndarray, precisions_cholesky: np.ndarray):
     """Terms of the log-density for full precisions.
 
@@ -203,10 +196,8 @@ def _full_terms(means: np.ndarray, precisions_cholesky: np.ndarray):
     """
     n_features = means.shape[-1]
     precisions = precisions_cholesky @ np.swapaxes(precisions_cholesky, -1, -2)
-    flat_precisions = precisions.reshape(precisions.shape[:-2] + (n_features * n_features,))
-    # One gather from the flattened matrices costs less than indexing with [rows, cols].
-    upper = flat_precisions[..., _upper_triangle_flat(n_features)]
-    second_order = upper * _second_order_scale(n_features)
+    rows, cols = upper_triangle(n_features)
+    second_order = precisions[..., rows, cols] * _second_order_scale(n_features)
     precision_mean = (precisions @ means[..., None])[..., 0]
     mean_norm = (precision_mean * means).sum(axis=-1)
     log_det = np.log(np.diagonal(precisions_cholesky, axis1=-2, axis2=-1)).sum(axis=-1)
