@@ -6,13 +6,14 @@ Usage::
     .venv/bin/python benchmarks/em.py --quick    # a smaller smoke run (seconds)
 
 Prints, measured side by side in one process (the machine may be shared, so timings are
-noisy: each comparison alternates the two implementations and reports every round):
+noisy: each comparison alternates the implementations and reports every round):
 
 (a) 200 000 x 9 standardised samples from 8 Gaussians, full covariances, n_init=10, tol=1e-3:
     ``songmix.em.fit_gmm`` against ``sklearn.mixture.GaussianMixture``, time ratio and the
     difference in mean log-likelihood (targets: >= 3x faster, log-likelihood >= sklearn's - 1e-4).
-    Twice: with each library's default threading, and with one thread each (threadpoolctl
-    limits BLAS and OpenMP; songmix's block threads pinned to one), which shows the
+    Twice: with each library's default threading (ours with ``n_jobs=None``, BLAS as the
+    process has it, and with ``n_jobs=-1``, a worker per core and BLAS held to one thread),
+    and with one thread each (threadpoolctl limits BLAS and OpenMP), which shows the
     algorithmic gain and is less sensitive to other processes on a shared machine.
 (b) The notebook's EM (cell 7, ported as transcribed) on 2 000 x 2, k=2, against ours
     (target: >= 100x for ``fit_gmm(X, 2)``, the call that replaces it), median times over
@@ -24,6 +25,14 @@ noisy: each comparison alternates the two implementations and reports every roun
     inflates the wall-time ratio.
 (c) Peak resident memory of a child process fitting 1 000 000 x 9, k=8, n_init=10
     (target: <= 2 GB).
+(d) EM iterations after 0, 1, 2 and 5 Lloyd steps refine the k-means++ centers (the start's
+    ``_LLOYD_STEPS``), on the notebook's data and on 20 000 x 9 blobs, k=8: iterations are
+    what the steps buy, so no clock is involved.
+(e) The sizes users run, by ``n_jobs``: the pipeline's model selection (1 000 x 13, k=2..10,
+    10 seeds) and a fit of a CSV data set's size (114 000 x 9, k=8, 10 seeds), with BLAS as
+    the process has it (``n_jobs=None``, the default), held to one thread (``n_jobs=1``), and
+    a worker per core (``n_jobs=-1``). Where BLAS threads wait for cores taken by other work,
+    the first is many times slower: the reason the pipeline passes ``n_jobs``.
 """
 
 from __future__ import annotations
@@ -35,8 +44,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from unittest.mock import patch
 
 import numpy as np
@@ -46,7 +54,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from songmix import em
-from songmix.em import _parallel as songmix_parallel  # to pin its worker threads to one
+from songmix.em import _init as songmix_init  # to vary the Lloyd steps of the start
 
 RSS_CHILD_FLAG = "--rss-child"
 
@@ -159,37 +167,51 @@ def print_environment() -> None:
               f"{pool.get('architecture') or ''} {os.path.basename(pool['filepath'])}")
 
 
-@contextmanager
-def one_thread_each() -> Iterator[None]:
-    """BLAS and OpenMP limited to one thread, and songmix's own block threads to one."""
-    with threadpool_limits(limits=1), patch.object(songmix_parallel, "_MAX_WORKERS", 1):
-        yield
+def _sklearn_fit(X: np.ndarray, seed: int) -> tuple[float, GaussianMixture]:
+    reference = GaussianMixture(n_components=8, n_init=10, tol=1e-3, random_state=seed)
+    seconds, _ = timed(lambda: reference.fit(X))
+    return seconds, reference
+
+
+def _print_round(label: str, ours_time: float, ours, sklearn_time: float, reference, X) -> None:
+    difference = ours.log_likelihood - reference.score(X)
+    print(f"{label}: ours {ours_time:6.2f} s, sklearn {sklearn_time:6.2f} s, "
+          f"ratio {sklearn_time / ours_time:5.1f}x | mean log-likelihood ours "
+          f"{ours.log_likelihood:.6f}, sklearn {reference.score(X):.6f}, "
+          f"difference {difference:+.2e} ({'ok' if difference >= -1e-4 else 'WORSE'})")
 
 
 def compare_with_sklearn(n_samples: int, rounds: int) -> None:
     print(f"\n== (a) {n_samples} x 9, 8 Gaussians, full, n_init=10, tol=1e-3: ours vs scikit-learn")
     X = mixture_samples(n_samples, 9, 8, seed=0)
-    modes = {"default threads": nullcontext, "one thread each": one_thread_each}
-    for mode, threads in modes.items():
-        ours_times, sklearn_times = [], []
-        for round_index in range(rounds):
-            with threads():
-                ours_time, ours = timed(
-                    lambda: em.fit_gmm(X, 8, n_init=10, tol=1e-3, random_state=round_index)
-                )
-                reference = GaussianMixture(n_components=8, n_init=10, tol=1e-3, random_state=round_index)
-                sklearn_time, _ = timed(lambda: reference.fit(X))
-            ours_times.append(ours_time)
-            sklearn_times.append(sklearn_time)
-            difference = ours.log_likelihood - reference.score(X)
-            print(f"{mode}, round {round_index}: ours {ours_time:6.2f} s, sklearn {sklearn_time:6.2f} s, "
-                  f"ratio {sklearn_time / ours_time:5.1f}x | mean log-likelihood ours "
-                  f"{ours.log_likelihood:.6f}, sklearn {reference.score(X):.6f}, "
-                  f"difference {difference:+.2e} ({'ok' if difference >= -1e-4 else 'WORSE'})")
-            print(f"    ours: iterations per seed {[seed.n_iter for seed in ours.seeds]}; "
-                  f"sklearn: {reference.n_iter_} iterations for its best init")
-        print(f"{mode}: ratio of total times {sum(sklearn_times) / sum(ours_times):.1f}x, "
-              f"of best times {min(sklearn_times) / min(ours_times):.1f}x (target >= 3x, aim 5x)")
+    ours_options = {"n_jobs=None": {}, "n_jobs=-1": {"n_jobs": -1}}
+    ours_times: dict[str, list[float]] = {name: [] for name in ours_options}
+    sklearn_times = []
+    for round_index in range(rounds):
+        sklearn_time, reference = _sklearn_fit(X, round_index)
+        sklearn_times.append(sklearn_time)
+        for name, options in ours_options.items():
+            ours_time, ours = timed(
+                lambda: em.fit_gmm(X, 8, n_init=10, tol=1e-3, random_state=round_index, **options)
+            )
+            ours_times[name].append(ours_time)
+            _print_round(f"default threads, round {round_index}, ours {name}", ours_time, ours,
+                         sklearn_time, reference, X)
+        print(f"    ours: iterations per seed {[seed.n_iter for seed in ours.seeds]}; "
+              f"sklearn: {reference.n_iter_} iterations for its best init")
+    for name, times in ours_times.items():
+        print(f"default threads, ours {name}: ratio of total times {sum(sklearn_times) / sum(times):.1f}x, "
+              f"of best times {min(sklearn_times) / min(times):.1f}x (target >= 3x, aim 5x)")
+    ours_times, sklearn_times = [], []
+    for round_index in range(rounds):
+        with threadpool_limits(limits=1):
+            ours_time, ours = timed(lambda: em.fit_gmm(X, 8, n_init=10, tol=1e-3, random_state=round_index))
+            sklearn_time, reference = _sklearn_fit(X, round_index)
+        ours_times.append(ours_time)
+        sklearn_times.append(sklearn_time)
+        _print_round(f"one thread each, round {round_index}", ours_time, ours, sklearn_time, reference, X)
+    print(f"one thread each: ratio of total times {sum(sklearn_times) / sum(ours_times):.1f}x, "
+          f"of best times {min(sklearn_times) / min(ours_times):.1f}x (target >= 3x, aim 5x)")
 
 
 def _notebook_samples(n_samples: int) -> pd.DataFrame:
@@ -299,6 +321,52 @@ def peak_memory(n_samples: int) -> None:
           f"({'ok' if peak_kib <= 2 * 2**20 else 'OVER'} against 2 GB)")
 
 
+def lloyd_steps(n_states: int) -> None:
+    print("\n== (d) EM iterations after the Lloyd steps that refine the k-means++ centers "
+          f"(n_init=10, mean over {n_states} random states)")
+    datasets = {
+        "notebook's data, 2000 x 2, k=2": (_notebook_samples(2000).to_numpy(), 2),
+        "blobs, 20000 x 9, k=8": (mixture_samples(20_000, 9, 8, seed=3), 8),
+    }
+    for name, (X, k) in datasets.items():
+        for steps in (0, 1, 2, 5):
+            with patch.object(songmix_init, "_LLOYD_STEPS", steps):
+                fits = [em.fit_gmm(X, k, random_state=state) for state in range(0, 10 * n_states, 10)]
+            every = np.mean([sum(seed.n_iter for seed in fit.seeds) for fit in fits])
+            slowest = np.mean([max(seed.n_iter for seed in fit.seeds) for fit in fits])
+            current = " (the start's setting)" if steps == songmix_init._LLOYD_STEPS else ""
+            print(f"{name}, {steps} Lloyd step{'' if steps == 1 else 's'}{current}: iterations of all starts {every:5.1f}, "
+                  f"of the slowest {slowest:4.1f}; log-likelihood "
+                  f"{np.mean([fit.log_likelihood for fit in fits]):.6f}")
+
+
+def sizes_users_run(rounds: int, csv_rows: int) -> None:
+    print(f"\n== (e) the sizes users run, by n_jobs (median of {rounds} rounds alternating them)")
+    pipeline = mixture_samples(1000, 13, 5, seed=4)
+    csv = mixture_samples(csv_rows, 9, 8, seed=5)
+    cases = {
+        "pipeline: select_k 1000 x 13, k=2..10, n_init=10": lambda **options: em.select_k(
+            pipeline, range(2, 11), random_state=0, standardize=True, **options),
+        f"CSV size: fit_gmm {csv_rows} x 9, k=8, n_init=10": lambda **options: em.fit_gmm(
+            csv, 8, random_state=0, **options),
+    }
+    variants = {
+        "n_jobs=None (BLAS as the process has it)": {},
+        "n_jobs=1 (BLAS held to one thread)": {"n_jobs": 1},
+        "n_jobs=-1 (a worker per core, BLAS one thread)": {"n_jobs": -1},
+    }
+    for case, call in cases.items():
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+        for _ in range(rounds):
+            for name, options in variants.items():
+                times[name].append(timed_cpu(lambda: call(**options)))
+        print(case)
+        fastest = min(np.median(values, axis=0)[0] for values in times.values())
+        for name, values in times.items():
+            wall, cpu = np.median(values, axis=0)
+            print(f"    {name:48s} wall {wall:7.3f} s ({wall / fastest:4.1f}x the fastest), CPU {cpu:7.3f} s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one round")
@@ -312,10 +380,14 @@ def main(argv: list[str] | None = None) -> None:
         compare_with_sklearn(20_000, rounds=1)
         compare_with_notebook(2_000, rounds=2, n_states=5)
         peak_memory(100_000)
+        lloyd_steps(n_states=2)
+        sizes_users_run(rounds=1, csv_rows=11_400)
     else:
         compare_with_sklearn(200_000, rounds=2)
         compare_with_notebook(2_000, rounds=7, n_states=20)
         peak_memory(1_000_000)
+        lloyd_steps(n_states=20)
+        sizes_users_run(rounds=3, csv_rows=114_000)
 
 
 if __name__ == "__main__":

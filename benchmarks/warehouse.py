@@ -8,10 +8,11 @@ alternate the ways and the median of ``--rounds`` is reported:
 * ``Warehouse.write``: delete skipped for a new run, INSERT, checks (values and repeated keys)
   before COMMIT -- the table as migrations 007 and 008 left it: no PRIMARY KEY index, no
   list column;
-* references, a bare INSERT without checks: of the same rows; of the rows with each track's
+* references, a bare INSERT without checks: of the same rows; of the same rows in one record
+  batch (as_arrow's batches let DuckDB insert on every thread); of the rows with each track's
   k-long ``probabilities`` list, into the table as it was before migration 008 (the list
-  column); and before migration 007 (list column and PRIMARY KEY index). All in the record
-  batches ``Warehouse.write`` hands DuckDB, so only the layout differs.
+  column); and before migration 007 (list column and PRIMARY KEY index). All but the one
+  batch in the record batches ``Warehouse.write`` hands DuckDB, so only the layout differs.
 
 Then the model rows a run writes for those assignments as one ``Warehouse.write``: the
 assignments plus ``gmm_memberships`` (the vectors of the chosen k: one k of the default nine,
@@ -144,6 +145,8 @@ def main() -> None:
     variants = {
         "Warehouse.write": lambda path: warehouse_writer(path, {"gmm_assignments": rows}),
         "INSERT only, this layout": lambda path: insert_writer(path, as_arrow(rows)),
+        # The same rows in one record batch, which DuckDB inserts on one thread.
+        "INSERT only, one batch": lambda path: insert_writer(path, rows.combine_chunks()),
         "INSERT only, before 008": lambda path: insert_writer(path, wide),
         "INSERT only, before 007": lambda path: insert_writer(path, wide, indexed=True),
         "as a run": lambda path: warehouse_writer(path, run_tables),
@@ -158,7 +161,7 @@ def main() -> None:
                 seconds[name].append(_timed(writer(folder / f"{name}-{round_index}.duckdb")))
         median = {name: np.median(times, axis=0) for name, times in seconds.items()}
         ours = median["Warehouse.write"][0]
-        for name in list(variants)[:4]:
+        for name in list(variants)[:5]:
             (spent, cpu), walls = median[name], [wall for wall, _ in seconds[name]]
             print(f"  {name:<26} {spent:7.2f} s  {args.rows / spent:>12,.0f} rows/s  "
                   f"({spent / ours:4.1f}x Warehouse.write's time; CPU {cpu:.2f} s; "

@@ -1,4 +1,4 @@
-"""Gaussian mixtures fitted by a hand-written EM (numpy and scipy only).
+"""Gaussian mixtures fitted by a hand-written EM (numpy only; threadpoolctl for ``n_jobs``).
 
 Conventions: samples are rows, ``X`` has shape (n_samples, d); K is the number of components.
 Covariances have scikit-learn's shapes per ``covariance_type``: full (K, d, d), tied (d, d),
@@ -25,8 +25,22 @@ Usage::
     em.fit_gmm(X, 3, initial={"weights": w, "means": mu, "covariances": sigma}, tol=0,
                max_iter=50)
 
+Threads: by default (``n_jobs=None``) every function runs on the calling thread, starts no
+thread and changes no setting; numpy's BLAS uses the threads the process gives it. On a machine
+busy with other work, BLAS threads spend most of their time waiting for a core, and small fits
+can run many times slower (``benchmarks/em.py`` measures it); the process owner decides, e.g.
+``threadpoolctl.threadpool_limits(1, user_api="blas")`` around the calls. ``n_jobs=k`` (-1: one
+per available core) runs a call on ``k`` threads in all: ``k`` workers share blocks of samples
+and BLAS is held to one thread while the call runs (k workers each calling a multi-threaded
+BLAS would crowd k times its threads onto the cores). OpenBLAS keeps that setting for the
+whole process, not per thread, so other threads' BLAS calls get one thread meanwhile.
+
+Arrays: functions never write to, keep or change the flags of the caller's arrays; models hold
+read-only copies.
+
 Bad input (NaN or infinite values, 1-D arrays, fewer samples than components, k < 1, unknown
-options, constant columns when standardising) raises ``ValueError`` with what to change.
+options, constant columns when standardising, explicit covariances that are not symmetric or
+not positive definite) raises ``ValueError`` with what to change.
 A start whose component empties or whose covariance stops being positive definite is marked
 failed (``SeedFit.failed_reason``); ``FitFailedError`` is raised only when every start fails.
 Non-convergence warns (``ConvergenceWarning``).

@@ -13,19 +13,16 @@ import numpy as np
 
 from ._estep import Features, add_up, hard_assignment_statistics, n_quadratic_features
 from ._mstep import m_step, parameters_from
-from ._parallel import parallel_map, worker_count
+from ._parallel import parallel_map
 
 # k-means++ picks its centers from at most this many random rows: the D^2 sampling needs a
 # pass over the candidates per center, and on a large random subset it picks equally good ones.
 _KMEANS_PLUSPLUS_MAX_SAMPLES = 1 << 15
 # Seeds are spread over threads only when they have at least this many distances to compute.
 _KMEANS_PLUSPLUS_THREADED_DISTANCES = 1 << 18
-# Lloyd steps refining the k-means++ centers. On the notebook's data (2000 x 2, k=2) and on
-# 20 000 x 9 blobs (k=8), one step cut the EM iterations of a 10-start fit by 21%, two steps by
-# 23% and 29% (the slowest start of the notebook's fits: 7.9 -> 3.0); five gained little more.
+# Lloyd steps refining the k-means++ centers: each costs a pass over [x, 1] alone and saves EM
+# iterations (``benchmarks/em.py``, section (d), prints how many for 0, 1, 2 and 5 steps).
 _LLOYD_STEPS = 2
-# Rows per block when drawing rows in proportion to their weights (see _draw_proportionally).
-_DRAW_BLOCK_ROWS = 64
 
 
 def seed_states(random_state: int | np.random.Generator | None, n_seeds: int) -> list[int]:
@@ -134,10 +131,6 @@ def kmeans_plusplus(
 def _draw_proportionally(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """Rows drawn with probability proportional to their weight, by inverting the running sum.
 
-    A running sum over every row is a sequential pass (``np.cumsum`` costs about 3 ns a
-    value); summing blocks of rows first, the running sums only cover the block totals and
-    the rows of the blocks drawn.
-
     Parameters
     ----------
     weights : ndarray of shape (S, m)
@@ -150,19 +143,9 @@ def _draw_proportionally(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarra
     rows : ndarray of int, shape (S, t)
         For each uniform ``u``, the first row whose running sum reaches ``u`` times the total.
     """
-    n_seeds, n_rows = weights.shape
-    n_blocks = -(-n_rows // _DRAW_BLOCK_ROWS)
-    padded = np.zeros((n_seeds, n_blocks * _DRAW_BLOCK_ROWS))
-    padded[:, :n_rows] = weights
-    blocks = padded.reshape(n_seeds, n_blocks, _DRAW_BLOCK_ROWS)
-    block_totals = blocks.sum(axis=-1)
-    block_ends = np.cumsum(block_totals, axis=-1)
-    targets = uniforms * block_ends[:, -1:]
-    block = np.minimum((block_ends[:, None, :] < targets[..., None]).sum(axis=-1), n_blocks - 1)
-    before_block = np.take_along_axis(block_ends - block_totals, block, axis=-1)
-    within = np.cumsum(blocks[np.arange(n_seeds)[:, None], block], axis=-1)
-    offset = (within < (targets - before_block)[..., None]).sum(axis=-1)
-    return np.minimum(block * _DRAW_BLOCK_ROWS + offset, n_rows - 1)
+    running = np.cumsum(weights, axis=-1)
+    rows = [np.searchsorted(sums, targets * sums[-1]) for sums, targets in zip(running, uniforms)]
+    return np.minimum(rows, weights.shape[1] - 1)
 
 
 def _cross_products(points: np.ndarray, pools: np.ndarray) -> np.ndarray:
@@ -215,12 +198,16 @@ def kmeans_plusplus_start(
         pools = np.broadcast_to(samples, (n_seeds,) + samples.shape)
     # Seeds are batched; large pools are also spread over threads, a group of seeds each.
     n_distances = n_seeds * pools.shape[1] * n_components
-    n_groups = worker_count() if n_distances >= _KMEANS_PLUSPLUS_THREADED_DISTANCES else 1
+    n_groups = features.n_workers if n_distances >= _KMEANS_PLUSPLUS_THREADED_DISTANCES else 1
     bounds = np.linspace(0, n_seeds, n_groups + 1).astype(int)
     # Slices keep a shared pool a broadcast view (fancy indexing would copy it per seed).
     groups = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:]) if stop > start]
     centers = np.concatenate(
-        parallel_map(lambda group: kmeans_plusplus(pools[group], n_components, rngs[group]), groups)
+        parallel_map(
+            lambda group: kmeans_plusplus(pools[group], n_components, rngs[group]),
+            groups,
+            features.n_workers,
+        )
     )
     for _ in range(_LLOYD_STEPS):
         sums = _nearest_center_statistics(features, centers, second_order=False)

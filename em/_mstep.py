@@ -12,12 +12,10 @@ diag (S, K, d), spherical (S, K).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import cache
 
 import numpy as np
-from scipy.linalg import lapack
 
 from ._estep import upper_triangle, uses_pair_features
 from ._parameters import MixtureParameters
@@ -28,9 +26,6 @@ MIN_COMPONENT_COUNT = 1.0
 # numerically zero (a component collapsed onto a point): call it zero rather than keep a
 # residue of random sign.
 _ROUNDING_TOLERANCE = 16 * np.finfo(np.float64).eps
-# Up to this many covariance matrices, LAPACK called once per matrix (about 1 us each) beats
-# numpy's batched cholesky and inv (about 5 us each per call, mostly Python-level checks).
-_FEW_MATRICES = 4
 # Added to every component's count, as scikit-learn does, so that means stay finite.
 _COUNT_FLOOR = 10 * np.finfo(np.float64).eps
 
@@ -153,7 +148,10 @@ def _cholesky_lower(matrices: np.ndarray):
         factors = np.linalg.cholesky(matrices)
     except np.linalg.LinAlgError:
         factors = _cholesky_one_by_one(matrices)
-    return _identity_where_unusable(factors, np.ones(matrices.shape[:-2], dtype=bool))
+    ok = np.isfinite(factors).all(axis=(-2, -1))
+    if not ok.all():
+        factors[~ok] = np.eye(matrices.shape[-1])
+    return factors, ok
 
 
 def _cholesky_one_by_one(matrices: np.ndarray) -> np.ndarray:
@@ -169,61 +167,10 @@ def _cholesky_one_by_one(matrices: np.ndarray) -> np.ndarray:
     return factors.reshape(matrices.shape)
 
 
-def _inverse_cholesky_by_lapack(matrices: np.ndarray):
-    """``inv(L)`` for each ``matrix = L L'``, by LAPACK ``potrf`` and ``trtri`` per matrix.
-
-    Parameters
-    ----------
-    matrices : ndarray of shape (..., d, d)
-
-    Returns
-    -------
-    inverses : ndarray of shape (..., d, d)
-        Lower triangular; identity where ``L`` does not exist.
-    ok : ndarray of bool, shape (...)
-    """
-    n_features = matrices.shape[-1]
-    flat = matrices.reshape(-1, n_features, n_features)
-    inverses = np.empty_like(flat)
-    ok = np.empty(len(flat), dtype=bool)
-    for index, matrix in enumerate(flat):
-        lower, info = lapack.dpotrf(matrix, lower=True, clean=True)
-        if info == 0:
-            inverses[index], info = lapack.dtrtri(lower, lower=True)
-        ok[index] = info == 0
-    return _identity_where_unusable(
-        inverses.reshape(matrices.shape), ok.reshape(matrices.shape[:-2])
-    )
-
-
-def _identity_where_unusable(factors: np.ndarray, ok: np.ndarray):
-    """Replace failed (``~ok``) or non-finite (..., d, d) factors by the identity, in place.
-
-    Returns
-    -------
-    factors : ndarray of shape (..., d, d)
-    ok : ndarray of bool, shape (...)
-        False for every replaced factor.
-    """
-    if ok.all() and np.isfinite(factors).all():  # the usual case, checked in two cheap passes
-        return factors, ok
-    ok = ok & np.isfinite(factors).all(axis=(-2, -1))
-    factors[~ok] = np.eye(factors.shape[-1])
-    return factors, ok
-
-
 def _matrix_precisions_cholesky(covariances: np.ndarray):
-    """``U = inv(L)'`` for ``covariance = L L'``; shapes (..., d, d) in and out, plus ``ok``.
-
-    A few matrices (one seed's, in small fits) go to LAPACK one by one; larger stacks to
-    numpy's batched routines, whose fixed cost per call is higher but is shared by the stack.
-    """
-    if math.prod(covariances.shape[:-2]) <= _FEW_MATRICES:
-        inverses, ok = _inverse_cholesky_by_lapack(covariances)
-    else:
-        factors, ok = _cholesky_lower(covariances)
-        inverses = np.linalg.inv(factors)
-    return np.swapaxes(inverses, -1, -2), ok
+    """``U = inv(L)'`` for ``covariance = L L'``; shapes (..., d, d) in and out, plus ``ok``."""
+    factors, ok = _cholesky_lower(covariances)
+    return np.swapaxes(np.linalg.inv(factors), -1, -2), ok
 
 
 def _scalar_precisions_cholesky(variances: np.ndarray):
@@ -320,9 +267,25 @@ def m_step(statistics: np.ndarray, *, n_features: int, covariance_type: str, reg
     parameters, failures = parameters_from(weights, means, covariances, covariance_type)
     if counts.min() < MIN_COMPONENT_COUNT:  # rare: one check for all seeds first
         for seed in np.flatnonzero(counts.min(axis=1) < MIN_COMPONENT_COUNT):
-            emptiest = int(np.argmin(counts[seed]))
-            failures[seed] = (
-                f"component {emptiest} emptied (it holds {counts[seed, emptiest]:.3g} samples' "
-                "worth of responsibility)"
-            )
+            failures[seed] = _too_small(int(np.argmin(counts[seed])), counts[seed].min())
     return parameters, failures
+
+
+def _too_small(component: int, count: float) -> str:
+    """Why a component holding ``count < MIN_COMPONENT_COUNT`` samples' worth stops its seed."""
+    # About one sample's worth: the component sits on one sample, its covariance shrinking
+    # to reg_covar; far less: the other components took its samples.
+    what = "collapsed onto a single sample" if 0.5 <= count < 1.5 else "emptied"
+    return (
+        f"component {component} {what}: it holds {_short_of_minimum(count)} samples' worth of "
+        f"responsibility, less than the {MIN_COMPONENT_COUNT:g} a component needs"
+    )
+
+
+def _short_of_minimum(count: float) -> str:
+    """``count`` to 3 digits, or as ``minimum - shortfall`` where 3 digits would round it up to
+    the minimum (0.99999997 is "1 - 3e-08", not "1")."""
+    text = f"{count:.3g}"
+    if float(text) < MIN_COMPONENT_COUNT:
+        return text
+    return f"{MIN_COMPONENT_COUNT:g} - {MIN_COMPONENT_COUNT - count:.2g}"

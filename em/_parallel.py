@@ -1,29 +1,28 @@
-"""Threads for independent pieces of work (blocks of samples, seeds), and single-threaded BLAS.
+"""Worker threads and the BLAS limit behind ``n_jobs`` (its meaning: "Threads" in
+:mod:`songmix.em`).
 
-numpy releases the GIL inside matrix products and large element-wise operations, so threads
-over blocks of samples use every core for both. BLAS is limited to one thread for the whole
-call meanwhile: its own threads, on these thin products and a machine shared with other work,
-mostly wait on each other (measured 2-10x slower than one thread per block on a loaded 2-core
-machine). scikit-learn's k-means does the same (``threadpoolctl`` is installed with it).
+With ``n_jobs=None`` nothing here starts a thread or changes a setting. With ``n_jobs`` set, the
+samples are split into blocks (k-means++ seeds into groups) that worker threads share: numpy
+releases the GIL inside matrix products and large element-wise operations, so they keep that
+many cores busy. BLAS is limited to one thread meanwhile through threadpoolctl, which sets it
+for the whole process; overlapping calls share one limit, restored when the last returns.
 """
 
 from __future__ import annotations
 
 import functools
+import numbers
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import TypeVar
 
 from threadpoolctl import ThreadpoolController
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-Parameters = ParamSpec("Parameters")
-
-_MAX_WORKERS = 8
 
 
 @functools.cache
@@ -33,28 +32,44 @@ def _available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def worker_count() -> int:
-    """Threads that :func:`parallel_map` uses at most."""
-    return max(1, min(_available_cores(), _MAX_WORKERS))
+def worker_count(n_jobs: int | None) -> int:
+    """Worker threads for ``n_jobs``: 1 for None, every available core for -1, else ``n_jobs``.
+
+    Raises
+    ------
+    ValueError
+        For anything but None, a positive integer or -1.
+    """
+    if n_jobs is None:
+        return 1
+    valid = isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool)
+    if not valid or not (n_jobs >= 1 or n_jobs == -1):
+        raise ValueError(
+            f"n_jobs must be None, a positive integer or -1 (every available core), got {n_jobs!r}."
+        )
+    return _available_cores() if n_jobs == -1 else int(n_jobs)
 
 
 @functools.cache
 def _blas_controller() -> ThreadpoolController:
-    # Inspecting the loaded libraries takes about a millisecond; do it once per process.
+    # Finding the loaded libraries costs more than a small fit; do it once per process.
     return ThreadpoolController()
 
 
-# The BLAS thread count is process-wide. Concurrent or nested calls share one limit: the first
-# to enter sets it and the last to leave restores it (two overlapping limit/restore pairs would
-# otherwise leave the process at one thread).
+# Overlapping calls share one limit: the first to enter sets it and the last to leave restores
+# it (two overlapping limit/restore pairs would otherwise leave the process at one thread).
 _blas_lock = threading.Lock()
 _blas_users = 0
 _blas_limiter = None
 
 
 @contextmanager
-def _one_blas_thread() -> Iterator[None]:
+def managed_blas(n_jobs: int | None) -> Iterator[None]:
+    """Hold BLAS to one thread while the block runs when ``n_jobs`` is set; None leaves it be."""
     global _blas_users, _blas_limiter
+    if n_jobs is None:
+        yield
+        return
     with _blas_lock:
         if _blas_users == 0:
             _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
@@ -68,25 +83,16 @@ def _one_blas_thread() -> Iterator[None]:
                 _blas_limiter.restore_original_limits()
 
 
-def single_threaded_blas(function: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
-    """Decorator: run ``function`` with BLAS limited to one thread, restored afterwards."""
+def parallel_map(
+    function: Callable[[Item], Result], items: Sequence[Item], n_workers: int
+) -> list[Result]:
+    """``[function(item) for item in items]``, on up to ``n_workers`` threads.
 
-    @functools.wraps(function)
-    def limited(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
-        with _one_blas_thread():
-            return function(*args, **kwargs)
-
-    return limited
-
-
-def parallel_map(function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
-    """``[function(item) for item in items]``, computed on up to :func:`worker_count` threads.
-
-    Results keep the order of ``items``, so sums over them are reproducible. Callers pass
-    several items only when each is worth a thread.
+    Results keep the order of ``items``, so sums over them are reproducible. With one worker
+    or one item, everything runs on the calling thread.
     """
-    n_workers = min(worker_count(), len(items))
-    if n_workers <= 1:
+    n_threads = min(n_workers, len(items))
+    if n_threads <= 1:
         return [function(item) for item in items]
-    with ThreadPoolExecutor(n_workers) as pool:
+    with ThreadPoolExecutor(n_threads) as pool:
         return list(pool.map(function, items))

@@ -12,6 +12,21 @@ import numpy as np
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_METHODS = ("kmeans++", "random")
+# Covariance matrices may differ from their transpose by this much relative to the scale of the
+# two variables (sqrt(C_ii C_jj)): rounding in how they were computed or stored, not asymmetry.
+SYMMETRY_TOLERANCE = 1e-8
+
+
+def owned_read_only(values) -> np.ndarray:
+    """A read-only float64 copy of ``values``, for the attributes of an immutable result.
+
+    A copy, so that the result neither shares memory with the caller's array nor changes that
+    array's flags (setting ``writeable = False`` on the caller's own array would make it
+    read-only for the caller too).
+    """
+    owned = np.array(values, dtype=np.float64)
+    owned.flags.writeable = False
+    return owned
 
 
 def feature_names_of(X, feature_names: Sequence[str] | None, n_features: int) -> tuple[str, ...]:
@@ -126,10 +141,7 @@ def check_fit_options(
             f"X has {n_samples} samples but n_components={n_components}: a mixture needs at "
             "least as many samples as components. Use fewer components or more data."
         )
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"Unknown covariance_type {covariance_type!r}; use one of {', '.join(COVARIANCE_TYPES)}."
-        )
+    _check_covariance_type(covariance_type)
     if init not in INIT_METHODS:
         raise ValueError(f"Unknown init {init!r}; use one of {', '.join(INIT_METHODS)}.")
     if n_init < 1:
@@ -140,6 +152,13 @@ def check_fit_options(
         raise ValueError(f"tol must be 0 or more, got {tol}.")
     if not reg_covar >= 0:
         raise ValueError(f"reg_covar must be 0 or more, got {reg_covar}.")
+
+
+def _check_covariance_type(covariance_type: str) -> None:
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            f"Unknown covariance_type {covariance_type!r}; use one of {', '.join(COVARIANCE_TYPES)}."
+        )
 
 
 def covariance_shape(covariance_type: str, n_components: int, n_features: int) -> tuple[int, ...]:
@@ -158,12 +177,12 @@ def covariance_shape(covariance_type: str, n_components: int, n_features: int) -
     }[covariance_type]
 
 
-def _as_finite_array(value, name: str, shape: tuple[int, ...]) -> np.ndarray:
+def _as_finite_array(value, label: str, shape: tuple[int, ...]) -> np.ndarray:
     array = np.asarray(value, dtype=np.float64)
     if array.shape != shape:
-        raise ValueError(f"initial[{name!r}] must have shape {shape}, got {array.shape}.")
+        raise ValueError(f"{label} must have shape {shape}, got {array.shape}.")
     if not np.isfinite(array).all():
-        raise ValueError(f"initial[{name!r}] contains NaN or infinite values.")
+        raise ValueError(f"{label} contains NaN or infinite values.")
     return array
 
 
@@ -188,13 +207,13 @@ def check_initial(
     Returns
     -------
     initial : dict of str to ndarray
-        The same keys, as float64 arrays.
+        The same keys, as float64 arrays (see :func:`check_mixture_parameters`).
     """
     keys = set(initial)
     parameter_keys = {"weights", "means", "covariances"}
     if keys == {"responsibilities"}:
         resp = _as_finite_array(
-            initial["responsibilities"], "responsibilities", (n_samples, n_components)
+            initial["responsibilities"], "initial['responsibilities']", (n_samples, n_components)
         )
         if (resp < 0).any() or not np.allclose(resp.sum(axis=1), 1.0, atol=1e-6):
             raise ValueError(
@@ -206,16 +225,113 @@ def check_initial(
             "initial must have exactly the keys {'weights', 'means', 'covariances'} or "
             f"{{'responsibilities'}}; got {sorted(keys)}."
         )
-    weights = _as_finite_array(initial["weights"], "weights", (n_components,))
-    if (weights <= 0).any() or abs(weights.sum() - 1.0) > 1e-6:
-        raise ValueError("initial['weights'] must be positive and sum to 1.")
-    means = _as_finite_array(initial["means"], "means", (n_components, n_features))
-    covariances = _as_finite_array(
+    return check_mixture_parameters(
+        initial["weights"],
+        initial["means"],
         initial["covariances"],
-        "covariances",
+        n_components=n_components,
+        n_features=n_features,
+        covariance_type=covariance_type,
+        label="initial[{!r}]",
+    )
+
+
+def check_mixture_parameters(
+    weights,
+    means,
+    covariances,
+    *,
+    n_components: int,
+    n_features: int,
+    covariance_type: str,
+    label: str = "{}",
+) -> dict[str, np.ndarray]:
+    """Validate the parameters of one mixture (an explicit start or known parameters).
+
+    Parameters
+    ----------
+    weights : array-like of shape (k,)
+        Positive, summing to 1.
+    means : array-like of shape (k, d)
+    covariances : array-like, shaped per covariance type
+        Full and tied: symmetric (see :data:`SYMMETRY_TOLERANCE`) and positive definite;
+        diag and spherical: positive.
+    n_components, n_features : int
+    covariance_type : str
+    label : str
+        Format string naming an argument in messages: ``"initial[{!r}]"`` gives
+        ``initial['weights']``.
+
+    Returns
+    -------
+    parameters : dict of str to ndarray
+        ``weights``, ``means`` and ``covariances`` as float64 arrays; covariance matrices are
+        ``(C + C') / 2``, exactly symmetric, so that densities and the stored covariances agree.
+    """
+    _check_covariance_type(covariance_type)
+    weights = _as_finite_array(weights, label.format("weights"), (n_components,))
+    if (weights <= 0).any() or abs(weights.sum() - 1.0) > 1e-6:
+        raise ValueError(f"{label.format('weights')} must be positive and sum to 1.")
+    means = _as_finite_array(means, label.format("means"), (n_components, n_features))
+    covariances = _as_finite_array(
+        covariances,
+        label.format("covariances"),
         covariance_shape(covariance_type, n_components, n_features),
     )
+    covariances = _checked_covariances(covariances, covariance_type, label.format("covariances"))
     return {"weights": weights, "means": means, "covariances": covariances}
+
+
+def _checked_covariances(covariances: np.ndarray, covariance_type: str, label: str) -> np.ndarray:
+    """Symmetric positive definite matrices (full, tied) or positive variances (diag, spherical).
+
+    Returns the matrices symmetrised, ``(C + C') / 2`` (a new array), else ``covariances``.
+    """
+    if covariance_type in ("diag", "spherical"):
+        bad = np.argwhere(covariances <= 0)
+        if len(bad):
+            index = tuple(bad[0].tolist())
+            raise ValueError(
+                f"{label}[{', '.join(map(str, index))}] is {covariances[index]:g}; variances must "
+                "be positive."
+            )
+        return covariances
+    matrices = covariances.reshape((-1,) + covariances.shape[-2:])
+    variances = np.diagonal(matrices, axis1=-2, axis2=-1)
+    if (variances > 0).all():
+        # |C_ij - C_ji| relative to sqrt(C_ii C_jj), which bounds |C_ij| in a covariance matrix.
+        scale = np.sqrt(variances[:, :, None] * variances[:, None, :])
+        asymmetry = np.abs(matrices - np.swapaxes(matrices, -1, -2)) / scale
+        if asymmetry.max() > SYMMETRY_TOLERANCE:
+            component, i, j = np.unravel_index(np.argmax(asymmetry), asymmetry.shape)
+            raise ValueError(
+                f"{label} is not symmetric: {_matrix_name(component, covariance_type)} holds "
+                f"{matrices[component, i, j]:g} at ({i}, {j}) but {matrices[component, j, i]:g} at "
+                f"({j}, {i}). A covariance matrix equals its transpose; if the difference is "
+                "rounding, pass (C + C.T) / 2."
+            )
+        matrices = (matrices + np.swapaxes(matrices, -1, -2)) / 2
+    for component, matrix in enumerate(matrices):
+        if not _positive_definite(matrix):
+            raise ValueError(
+                f"{label}: {_matrix_name(component, covariance_type)} is not positive definite "
+                "(it has an eigenvalue <= 0). A covariance estimated from fewer samples than "
+                "features is singular: add a small multiple of the identity."
+            )
+    return matrices.reshape(covariances.shape)
+
+
+def _matrix_name(component: int, covariance_type: str) -> str:
+    return "the tied matrix" if covariance_type == "tied" else f"the matrix of component {component}"
+
+
+def _positive_definite(matrix: np.ndarray) -> bool:
+    """Whether ``matrix`` has a Cholesky factor, the test the EM's precision factors pass."""
+    try:
+        np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        return False
+    return True
 
 
 def check_n_features(X: np.ndarray, n_features: int) -> None:

@@ -19,14 +19,16 @@ from ._em import SeedRun, run_em
 from ._estep import Features, log_density_of, map_log_prob, most_probable, responsibilities_of
 from ._init import explicit_start, kmeans_plusplus_start, random_start, seed_states
 from ._mstep import precisions_cholesky
-from ._parallel import single_threaded_blas
+from ._parallel import managed_blas, worker_count
 from ._parameters import MixtureParameters
 from ._validation import (
     check_fit_options,
     check_initial,
+    check_mixture_parameters,
     check_n_features,
     check_samples,
     feature_names_of,
+    owned_read_only,
 )
 from .scaling import Scaler, fit_scaler
 
@@ -43,10 +45,12 @@ class FitFailedError(ValueError):
     """No EM start produced a usable mixture (every seed failed)."""
 
 
-def _read_only(array: np.ndarray | None) -> np.ndarray | None:
-    if array is not None:
-        array.flags.writeable = False
-    return array
+def _own_arrays(result, names: tuple[str, ...]) -> None:
+    """Give a frozen dataclass read-only copies of its array attributes (None stays None)."""
+    for name in names:
+        values = getattr(result, name)
+        if values is not None:
+            object.__setattr__(result, name, owned_read_only(values))
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +93,7 @@ class SeedFit:
     log_likelihood_trace: tuple[float, ...]
 
     def __post_init__(self):
-        for values in (self.weights, self.means, self.covariances):
-            _read_only(values)
+        _own_arrays(self, ("weights", "means", "covariances"))
 
     @property
     def failed(self) -> bool:
@@ -100,6 +103,8 @@ class SeedFit:
 @dataclass(frozen=True, eq=False)
 class GaussianMixtureModel:
     """A fitted Gaussian mixture (the best of several EM starts).
+
+    Its arrays are read-only copies of the ones it is built from, whose flags it leaves alone.
 
     Attributes
     ----------
@@ -141,8 +146,7 @@ class GaussianMixtureModel:
     scaler: Scaler | None = None
 
     def __post_init__(self):
-        for values in (self.weights, self.means, self.covariances, self.precisions_cholesky):
-            _read_only(values)
+        _own_arrays(self, ("weights", "means", "covariances", "precisions_cholesky"))
 
     @property
     def n_components(self) -> int:
@@ -164,20 +168,22 @@ class GaussianMixtureModel:
         }[self.covariance_type]
         return covariance_parameters + k * d + k - 1
 
-    def bic(self, X) -> float:
+    def bic(self, X, *, n_jobs: int | None = None) -> float:
         """Bayesian information criterion on ``X`` (lower is better).
 
-        ``-2 log L + n_parameters log n_samples``.
+        ``-2 log L + n_parameters log n_samples``; ``n_jobs`` as for :func:`fit_gmm`.
         """
-        log_density = score_samples(self, X)
+        log_density = score_samples(self, X, n_jobs=n_jobs)
         return float(-2.0 * log_density.sum() + self.n_parameters * np.log(len(log_density)))
 
-    def aic(self, X) -> float:
-        """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2 n_parameters``."""
-        return float(-2.0 * score_samples(self, X).sum() + 2.0 * self.n_parameters)
+    def aic(self, X, *, n_jobs: int | None = None) -> float:
+        """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2 n_parameters``.
+
+        ``n_jobs`` as for :func:`fit_gmm`.
+        """
+        return float(-2.0 * score_samples(self, X, n_jobs=n_jobs).sum() + 2.0 * self.n_parameters)
 
 
-@single_threaded_blas
 def fit_gmm(
     X,
     n_components: int,
@@ -192,6 +198,7 @@ def fit_gmm(
     initial: Mapping | None = None,
     standardize: bool = False,
     feature_names: Sequence[str] | None = None,
+    n_jobs: int | None = None,
 ) -> GaussianMixtureModel:
     """Fit a Gaussian mixture by EM, keeping the best of ``n_init`` starts.
 
@@ -227,6 +234,12 @@ def fit_gmm(
         Standardise the columns first (the pipeline does); the scaler is stored with the model.
     feature_names : sequence of str, optional
         Column names for messages and the scaler.
+    n_jobs : int or None
+        Threads for the call (see "Threads" in :mod:`songmix.em`). None: the calling thread
+        alone, BLAS as the process has it; nothing is started or changed. ``k`` (-1: one per
+        available core): ``k`` threads in all. Worker threads share the blocks of samples (a
+        small input is one block, done on the calling thread) and BLAS is held to one thread,
+        process-wide, until the call returns. The fit is the same up to rounding.
 
     Returns
     -------
@@ -256,27 +269,31 @@ def fit_gmm(
         max_iter=max_iter,
         reg_covar=reg_covar,
     )
+    n_workers = worker_count(n_jobs)
     scaler = fit_scaler(samples, feature_names=names) if standardize else None
-    features = Features.build(scaler.transform(samples) if scaler else samples, covariance_type)
-    states, start, failures = _starts(
-        features,
-        n_components,
-        initial=initial,
-        init=init,
-        n_init=n_init,
-        random_state=random_state,
-        covariance_type=covariance_type,
-        reg_covar=reg_covar,
+    features = Features.build(
+        scaler.transform(samples) if scaler else samples, covariance_type, n_workers
     )
-    final, runs = run_em(
-        features,
-        start,
-        failures,
-        covariance_type=covariance_type,
-        tol=tol,
-        max_iter=max_iter,
-        reg_covar=reg_covar,
-    )
+    with managed_blas(n_jobs):
+        states, start, failures = _starts(
+            features,
+            n_components,
+            initial=initial,
+            init=init,
+            n_init=n_init,
+            random_state=random_state,
+            covariance_type=covariance_type,
+            reg_covar=reg_covar,
+        )
+        final, runs = run_em(
+            features,
+            start,
+            failures,
+            covariance_type=covariance_type,
+            tol=tol,
+            max_iter=max_iter,
+            reg_covar=reg_covar,
+        )
     final = final._replace(means=final.means + features.center)  # back to the caller's frame
     seeds = tuple(
         _seed_fit(index, state, run, final) for index, (state, run) in enumerate(zip(states, runs))
@@ -287,14 +304,14 @@ def fit_gmm(
             f"The best of {len(seeds)} EM starts did not converge within max_iter={max_iter} "
             f"iterations (tol={tol}). Increase max_iter or tol, or standardize the features.",
             ConvergenceWarning,
-            stacklevel=3,  # the caller of fit_gmm, above the BLAS-limiting wrapper
+            stacklevel=2,
         )
     return GaussianMixtureModel(
         covariance_type=covariance_type,
         weights=best.weights,
         means=best.means,
         covariances=best.covariances,
-        precisions_cholesky=final.precisions_cholesky[best.seed].copy(),
+        precisions_cholesky=final.precisions_cholesky[best.seed],
         log_likelihood=best.log_likelihood,
         n_iter=best.n_iter,
         converged=best.converged,
@@ -342,7 +359,7 @@ def _starts(
 
 
 def _seed_fit(index: int, state: int | None, run: SeedRun, final: MixtureParameters) -> SeedFit:
-    """Package seed ``index``'s outcome: views of the final parameters, which only it uses."""
+    """Package seed ``index``'s outcome."""
     failed = run.failed_reason is not None
     return SeedFit(
         seed=index,
@@ -368,6 +385,12 @@ def _best_seed(seeds: tuple[SeedFit, ...]) -> SeedFit:
     usable = [seed for seed in seeds if not seed.failed]
     if not usable:
         reasons = "; ".join(f"seed {seed.seed}: {seed.failed_reason}" for seed in seeds)
+        if all(seed.random_state is None for seed in seeds):  # the start came from `initial`
+            raise FitFailedError(
+                f"EM from the explicit start failed ({reasons}). Change initial= so that every "
+                "component starts on several samples (a mean among them and a covariance about "
+                "as wide as their spread), or use fewer components."
+            )
         raise FitFailedError(
             f"All {len(seeds)} EM starts failed ({reasons}). Try fewer components, a larger "
             "reg_covar, or standardize=True."
@@ -407,8 +430,7 @@ def _model_parameters(model: GaussianMixtureModel) -> MixtureParameters:
     )
 
 
-@single_threaded_blas
-def predict_proba(model: GaussianMixtureModel, X) -> np.ndarray:
+def predict_proba(model: GaussianMixtureModel, X, *, n_jobs: int | None = None) -> np.ndarray:
     """Posterior probability of each component for each sample.
 
     Parameters
@@ -416,36 +438,43 @@ def predict_proba(model: GaussianMixtureModel, X) -> np.ndarray:
     model : GaussianMixtureModel
     X : array-like of shape (n_samples, d)
         Raw samples (the model's scaler is applied).
+    n_jobs : int or None
+        Threads that share the samples, as for :func:`fit_gmm`.
 
     Returns
     -------
     probabilities : ndarray of shape (n_samples, K)
         Rows sum to 1.
     """
-    responsibilities = map_log_prob(
-        model_samples(model, X), _model_parameters(model), model.covariance_type, responsibilities_of
-    )
-    return responsibilities[0].T
+    return reduce_log_prob(model, X, _model_parameters(model), responsibilities_of, n_jobs)[0].T
 
 
-@single_threaded_blas
-def predict(model: GaussianMixtureModel, X) -> np.ndarray:
-    """Most probable component of each sample, shape (n_samples,)."""
-    return map_log_prob(
-        model_samples(model, X), _model_parameters(model), model.covariance_type, most_probable
-    )[0]
+def predict(model: GaussianMixtureModel, X, *, n_jobs: int | None = None) -> np.ndarray:
+    """Most probable component of each sample, shape (n_samples,).
+
+    ``n_jobs`` as for :func:`fit_gmm`.
+    """
+    return reduce_log_prob(model, X, _model_parameters(model), most_probable, n_jobs)[0]
 
 
-@single_threaded_blas
-def score_samples(model: GaussianMixtureModel, X) -> np.ndarray:
+def score_samples(model: GaussianMixtureModel, X, *, n_jobs: int | None = None) -> np.ndarray:
     """Log-density of each sample under the mixture, shape (n_samples,).
 
     In the standardised space when the model carries a scaler (consistent with
-    ``model.log_likelihood``, ``bic`` and ``aic``).
+    ``model.log_likelihood``, ``bic`` and ``aic``). ``n_jobs`` as for :func:`fit_gmm`.
     """
-    return map_log_prob(
-        model_samples(model, X), _model_parameters(model), model.covariance_type, log_density_of
-    )[0]
+    return reduce_log_prob(model, X, _model_parameters(model), log_density_of, n_jobs)[0]
+
+
+def reduce_log_prob(
+    model: GaussianMixtureModel, X, parameters: MixtureParameters, reduce, n_jobs: int | None
+) -> np.ndarray:
+    """:func:`~songmix.em._estep.map_log_prob` of ``parameters`` (the model's or its seeds')
+    on raw samples ``X``, with ``n_jobs`` as for :func:`fit_gmm`."""
+    n_workers = worker_count(n_jobs)
+    samples = model_samples(model, X)
+    with managed_blas(n_jobs):
+        return map_log_prob(samples, parameters, model.covariance_type, reduce, n_workers=n_workers)
 
 
 def full_covariances(model: GaussianMixtureModel) -> np.ndarray:
@@ -484,6 +513,8 @@ def mixture_from_parameters(
     means : array-like of shape (K, d)
         In the scaler's standardised units when ``scaler`` is given.
     covariances : array-like, shaped per ``covariance_type``
+        Symmetric positive definite matrices (full, tied; asymmetry within rounding is averaged
+        away) or positive variances (diag, spherical).
     covariance_type : {"full", "tied", "diag", "spherical"}
     feature_names : sequence of str, optional
     scaler : Scaler, optional
@@ -493,19 +524,23 @@ def mixture_from_parameters(
     -------
     model : GaussianMixtureModel
         With no seeds (``seeds == ()``) and a NaN ``log_likelihood``: it was not fitted here.
+        It holds copies: the caller's arrays are neither shared nor made read-only.
+
+    Raises
+    ------
+    ValueError
+        For parameters of the wrong shape, non-finite, weights that are not positive or do not
+        sum to 1, and covariances that are not symmetric or not positive definite.
     """
     means = np.asarray(means, dtype=np.float64)
     if means.ndim != 2:
         raise ValueError(f"means must have shape (K, d), got shape {means.shape}")
     n_components, n_features = means.shape
-    checked = check_initial(
-        {"weights": weights, "means": means, "covariances": covariances},
-        n_samples=n_components, n_features=n_features, n_components=n_components,
-        covariance_type=covariance_type,
+    checked = check_mixture_parameters(
+        weights, means, covariances,
+        n_components=n_components, n_features=n_features, covariance_type=covariance_type,
     )
-    factors, bad_component = precisions_cholesky(checked["covariances"][None], covariance_type)
-    if bad_component[0] >= 0:
-        raise ValueError(f"the covariance of component {bad_component[0]} is not positive definite")
+    factors, _ = precisions_cholesky(checked["covariances"][None], covariance_type)
     names = tuple(feature_names) if feature_names is not None else (
         scaler.feature_names if scaler is not None else feature_names_of(means, None, n_features))
     return GaussianMixtureModel(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_n_features, check_samples, feature_names_of
+from ._validation import check_n_features, check_samples, feature_names_of, owned_read_only
 
 # A column whose standard deviation is below this fraction of its magnitude is constant up to
 # rounding: dividing by it would turn rounding noise into signal.
@@ -21,6 +21,8 @@ _RELATIVE_CONSTANT_SCALE = 1e-12
 @dataclass(frozen=True, eq=False)
 class Scaler:
     """Per-column affine map ``(x - mean) / scale``.
+
+    Holds read-only copies of the arrays it is built from.
 
     Attributes
     ----------
@@ -36,8 +38,8 @@ class Scaler:
     feature_names: tuple[str, ...]
 
     def __post_init__(self):
-        self.mean.flags.writeable = False
-        self.scale.flags.writeable = False
+        for name in ("mean", "scale"):
+            object.__setattr__(self, name, owned_read_only(getattr(self, name)))
 
     def transform(self, X) -> np.ndarray:
         """Standardise samples.

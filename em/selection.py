@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_samples
+from ._validation import check_samples, owned_read_only
 from .gmm import FitFailedError, GaussianMixtureModel, fit_gmm
 
 CRITERIA = ("bic", "aic")
@@ -41,8 +41,8 @@ class KSelection:
     failures: tuple[str | None, ...]
 
     def __post_init__(self):
-        self.bic.flags.writeable = False
-        self.aic.flags.writeable = False
+        for name in ("bic", "aic"):
+            object.__setattr__(self, name, owned_read_only(getattr(self, name)))
 
     @property
     def values(self) -> np.ndarray:
@@ -68,6 +68,7 @@ def select_k(
     random_state: int | np.random.Generator | None = None,
     standardize: bool = False,
     feature_names: Sequence[str] | None = None,
+    n_jobs: int | None = None,
 ) -> KSelection:
     """Fit a mixture for every k in ``ks`` and choose the one with the lowest criterion.
 
@@ -79,6 +80,8 @@ def select_k(
     criterion : {"bic", "aic"}
     covariance_type, n_init, init, tol, max_iter, reg_covar, random_state, standardize, feature_names
         As for :func:`songmix.em.fit_gmm`; the same ``random_state`` seeds every k.
+    n_jobs : int or None
+        Threads for each fit, as for :func:`songmix.em.fit_gmm`.
 
     Returns
     -------
@@ -119,6 +122,7 @@ def select_k(
                 random_state=random_state,
                 standardize=standardize,
                 feature_names=names,
+                n_jobs=n_jobs,
             )
         except FitFailedError as error:
             model, failure = None, str(error)
@@ -128,8 +132,8 @@ def select_k(
         failures.append(failure)
     if all(model is None for model in models):
         raise FitFailedError("Every k failed: " + " | ".join(failures))
-    bic = np.array([model.bic(samples) if model else np.inf for model in models])
-    aic = np.array([model.aic(samples) if model else np.inf for model in models])
+    bic = np.array([model.bic(samples, n_jobs=n_jobs) if model else np.inf for model in models])
+    aic = np.array([model.aic(samples, n_jobs=n_jobs) if model else np.inf for model in models])
     values = bic if criterion == "bic" else aic
     return KSelection(
         ks=candidates,

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._estep import map_log_prob, most_probable
-from ._parallel import single_threaded_blas
-from .gmm import GaussianMixtureModel, model_samples, seed_parameters
+from ._estep import most_probable
+from .gmm import GaussianMixtureModel, reduce_log_prob, seed_parameters
 
 
 def _pairs(counts: np.ndarray) -> float:
@@ -55,8 +54,7 @@ def adjusted_rand_index(labels_a, labels_b) -> float:
     return float((index - expected) / (maximum - expected))
 
 
-@single_threaded_blas
-def seed_labels(model: GaussianMixtureModel, X) -> np.ndarray:
+def seed_labels(model: GaussianMixtureModel, X, *, n_jobs: int | None = None) -> np.ndarray:
     """Most probable component of each sample under every seed's mixture.
 
     Parameters
@@ -64,22 +62,27 @@ def seed_labels(model: GaussianMixtureModel, X) -> np.ndarray:
     model : GaussianMixtureModel
     X : array-like of shape (n_samples, d)
         Raw samples (the model's scaler is applied).
+    n_jobs : int or None
+        Threads that share the samples, as for :func:`songmix.em.fit_gmm`.
 
     Returns
     -------
     labels : ndarray of int, shape (n_seeds, n_samples)
         Row ``s`` for ``model.seeds[s]``; -1 throughout for a failed seed.
     """
-    samples = model_samples(model, X)
     usable = [seed for seed in model.seeds if not seed.failed]
-    labels = np.full((len(model.seeds), len(samples)), -1, dtype=np.int64)
-    labels[[seed.seed for seed in usable]] = map_log_prob(
-        samples, seed_parameters(model, usable), model.covariance_type, most_probable
-    )
+    if not usable:
+        raise ValueError(
+            "The model has no fitted seeds (mixture_from_parameters builds none); seed labels "
+            "and stability need a model from fit_gmm."
+        )
+    usable_labels = reduce_log_prob(model, X, seed_parameters(model, usable), most_probable, n_jobs)
+    labels = np.full((len(model.seeds), usable_labels.shape[1]), -1, dtype=np.int64)
+    labels[[seed.seed for seed in usable]] = usable_labels
     return labels
 
 
-def seed_stability(model: GaussianMixtureModel, X) -> np.ndarray:
+def seed_stability(model: GaussianMixtureModel, X, *, n_jobs: int | None = None) -> np.ndarray:
     """Agreement of every converged seed's clustering with the best seed's.
 
     Parameters
@@ -87,6 +90,8 @@ def seed_stability(model: GaussianMixtureModel, X) -> np.ndarray:
     model : GaussianMixtureModel
     X : array-like of shape (n_samples, d)
         Raw samples (the model's scaler is applied).
+    n_jobs : int or None
+        Threads that share the samples, as for :func:`songmix.em.fit_gmm`.
 
     Returns
     -------
@@ -95,7 +100,7 @@ def seed_stability(model: GaussianMixtureModel, X) -> np.ndarray:
         ``model.seeds``: 1.0 for the best seed itself, NaN for seeds that failed or did not
         converge. ``np.delete(ari, model.best_seed)`` leaves the other seeds.
     """
-    labels = seed_labels(model, X)
+    labels = seed_labels(model, X, n_jobs=n_jobs)
     best = labels[model.best_seed]
     return np.array(
         [

@@ -69,9 +69,9 @@ def _quoted(identifier: str) -> str:
 def as_arrow(rows: pd.DataFrame | pa.Table) -> pa.Table:
     """``rows`` as an Arrow table in batches of at most :data:`_SCAN_BATCH_ROWS` rows.
 
-    DuckDB scans Arrow list columns (``probabilities``) several times faster than a pandas
-    column of per-row arrays, and hands each record batch to one thread: a table in one piece
-    is inserted by one thread, in batches by all of them (measured 1.5x faster on 2 cores).
+    DuckDB scans Arrow list columns (``probabilities``) faster than a pandas column of per-row
+    arrays, and hands each record batch to one thread: a table in one piece is inserted by one
+    thread, in batches by all of them (``benchmarks/warehouse.py`` times both).
     """
     if not isinstance(rows, pa.Table):
         try:

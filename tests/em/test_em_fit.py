@@ -100,6 +100,22 @@ def test_an_emptied_component_fails_its_seed_with_a_reason():
         em.fit_gmm(X, 2, initial=far_away)
 
 
+def test_a_component_left_with_one_sample_says_so_and_what_to_change():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    X[0] = [2.0, 2.0]
+    on_one_sample = np.zeros((200, 2))
+    on_one_sample[:, 0] = 1.0
+    on_one_sample[0] = [0.0, 1.0]  # component 1 starts on sample 0 alone
+    with pytest.raises(em.FitFailedError) as raised:
+        em.fit_gmm(X, 2, initial={"responsibilities": on_one_sample})
+    message = str(raised.value)
+    # Its count falls a hair under one sample: the message shows by how much, not "1".
+    assert "component 1 collapsed onto a single sample: it holds 1 - " in message
+    assert "less than the 1 a component needs" in message
+    assert "Change initial= so that every component starts on several samples" in message
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
 def test_a_collapsed_component_fails_its_seed_not_nan(covariance_type):
     X = np.concatenate([np.random.default_rng(0).normal(size=(50, 1)), [[100.0]]])
@@ -147,33 +163,27 @@ def test_blocks_threads_and_uncached_features_give_the_same_fit(monkeypatch, mak
     monkeypatch.setattr(estep, "_MIN_BLOCK_VALUES", 1000)  # many blocks, spread over threads
     monkeypatch.setattr(estep, "_MAX_BLOCK_VALUES", 1000)
     monkeypatch.setattr(estep, "_FEATURE_CACHE_BYTES", 0)  # features rebuilt per block
-    blocked = em.fit_gmm(X, 3, covariance_type=covariance_type, n_init=3, random_state=0)
+    blocked = em.fit_gmm(X, 3, covariance_type=covariance_type, n_init=3, random_state=0, n_jobs=2)
     np.testing.assert_allclose(blocked.means, reference.means, rtol=1e-9, atol=1e-9)
     assert blocked.log_likelihood == pytest.approx(reference.log_likelihood, abs=1e-10)
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
-def test_few_and_many_covariances_get_the_same_precision_factors(monkeypatch, covariance_type):
-    # Up to _FEW_MATRICES matrices go to LAPACK one by one, more to numpy's batched routines.
+def test_precision_factors_invert_the_covariances_and_name_the_first_bad_one(covariance_type):
     rng = np.random.default_rng(3)
     mixing = rng.normal(size=(3, 2, 3, 3))
     covariances = mixing @ mixing.transpose(0, 1, 3, 2) + 0.1 * np.eye(3)
     covariances[1, 1] = -np.eye(3)  # not positive definite: seed 1 fails at component 1
     if covariance_type == "tied":
         covariances = covariances[:, 1]
-    results = {}
-    for few in (0, 100):
-        monkeypatch.setattr(mstep, "_FEW_MATRICES", few)
-        results[few] = mstep.precisions_cholesky(covariances.copy(), covariance_type)
-    (batched, batched_bad), (per_matrix, per_matrix_bad) = results[0], results[100]
-    np.testing.assert_allclose(per_matrix, batched, rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(per_matrix_bad, batched_bad)
-    assert list(batched_bad) == ([-1, 0, -1] if covariance_type == "tied" else [-1, 1, -1])
-    usable = batched_bad < 0
-    factors = batched[usable]
-    # U U' is the inverse of the covariance for the usable seeds.
-    product = covariances[usable] @ (factors @ np.swapaxes(factors, -1, -2))
+    factors, bad = mstep.precisions_cholesky(covariances.copy(), covariance_type)
+    assert list(bad) == ([-1, 0, -1] if covariance_type == "tied" else [-1, 1, -1])
+    assert np.isfinite(factors).all()
+    usable = bad < 0
+    # U U' is the inverse of the covariance for the usable seeds, and U is upper triangular.
+    product = covariances[usable] @ (factors[usable] @ np.swapaxes(factors[usable], -1, -2))
     np.testing.assert_allclose(product, np.broadcast_to(np.eye(3), product.shape), atol=1e-9)
+    np.testing.assert_array_equal(np.tril(factors[usable], -1), 0.0)
 
 
 def test_kmeans_plusplus_on_a_subset_for_large_inputs(monkeypatch, blobs):
@@ -205,17 +215,19 @@ def test_lloyd_steps_move_centers_to_their_samples_and_leave_a_center_without_an
     np.testing.assert_allclose(moved[0], [[1.0, 0.0], [11.0, 10.0], [100.0, 100.0]])
 
 
-@pytest.mark.parametrize("n_rows", [1, 5, 63, 64, 65, 2000])
-def test_proportional_draws_invert_the_running_sum(n_rows):
+@pytest.mark.parametrize("n_rows", [1, 5, 2000])
+def test_proportional_draws_land_where_the_running_sum_passes_the_target(n_rows):
     rng = np.random.default_rng(n_rows)
     weights = rng.random((4, n_rows)) * (rng.random((4, n_rows)) > 0.3)  # some rows weigh nothing
+    weights[:, 0] = 0.5  # every seed has some weight
     uniforms = rng.random((4, 3))
-    running = np.cumsum(weights, axis=-1)
-    expected = [
-        np.minimum(np.searchsorted(row, row_uniforms * row[-1]), n_rows - 1)
-        for row, row_uniforms in zip(running, uniforms)
-    ]
-    np.testing.assert_array_equal(init_module._draw_proportionally(weights, uniforms), expected)
+    rows = init_module._draw_proportionally(weights, uniforms)
+    for seed_weights, seed_uniforms, seed_rows in zip(weights, uniforms, rows):
+        targets = seed_uniforms * seed_weights.sum()
+        before = np.array([seed_weights[:row].sum() for row in seed_rows])
+        # The drawn row is the one whose share of the total contains the target.
+        assert (before <= targets).all() and (targets <= before + seed_weights[seed_rows]).all()
+        assert (seed_weights[seed_rows] > 0).all()
 
 
 def test_dataframe_columns_name_the_features(blobs):

@@ -95,3 +95,63 @@ def test_prediction_needs_the_fitted_columns(samples):
 def test_adjusted_rand_index_needs_matching_labelings():
     with pytest.raises(ValueError, match="equal length"):
         em.adjusted_rand_index([0, 1, 1], [0, 1])
+
+
+def _spd(seed: int, n_features: int = 3) -> np.ndarray:
+    mixing = np.random.default_rng(seed).normal(size=(n_features, n_features))
+    return mixing @ mixing.T + 0.5 * np.eye(n_features)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_an_asymmetric_covariance_is_rejected(samples, covariance_type):
+    covariances = np.stack([_spd(1), _spd(2)]) * [[[1.0]], [[100.0]]]  # two scales
+    covariances[1, 0, 2] += 1e-3 * 100.0  # component 1: asymmetric by 1e-3 of its scale
+    if covariance_type == "tied":
+        covariances = covariances[1]
+    parameters = {"weights": [0.5, 0.5], "means": np.zeros((2, 3)), "covariances": covariances}
+    with pytest.raises(ValueError, match=r"initial\['covariances'\] is not symmetric: the "
+                                         r"(matrix of component 1|tied matrix) holds .* at \(0, 2\)"):
+        em.fit_gmm(samples, 2, covariance_type=covariance_type, initial=parameters)
+    with pytest.raises(ValueError, match=r"^covariances is not symmetric"):
+        em.mixture_from_parameters(**parameters, covariance_type=covariance_type)
+
+
+def test_asymmetry_within_rounding_is_averaged_away_so_densities_match_the_model():
+    from scipy.stats import multivariate_normal
+
+    covariance = 50.0 * _spd(3)
+    rounded = covariance.copy()
+    rounded[0, 1] *= 1 + 1e-12  # a stored, rounded copy of a symmetric matrix
+    model = em.mixture_from_parameters([1.0], np.zeros((1, 3)), rounded[None])
+    np.testing.assert_array_equal(model.covariances[0], model.covariances[0].T)
+    X = np.random.default_rng(0).normal(size=(20, 3)) * 5.0
+    np.testing.assert_allclose(
+        em.score_samples(model, X),
+        multivariate_normal(np.zeros(3), model.covariances[0]).logpdf(X),
+        rtol=1e-10,
+    )
+
+
+@pytest.mark.parametrize(
+    ("covariance_type", "covariances", "message"),
+    [
+        ("full", np.stack([np.eye(3), [[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]]),
+         r"the matrix of component 1 is not positive definite"),
+        ("tied", np.zeros((3, 3)), r"the tied matrix is not positive definite"),
+        ("diag", np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]]),
+         r"covariances'?\]?\[1, 1\] is 0; variances must be positive"),
+        ("spherical", np.array([1.0, -2.0]), r"covariances'?\]?\[1\] is -2; variances must be positive"),
+    ],
+)
+def test_a_covariance_that_is_not_positive_definite_is_rejected(samples, covariance_type, covariances,
+                                                                message):
+    parameters = {"weights": [0.5, 0.5], "means": np.zeros((2, 3)), "covariances": covariances}
+    with pytest.raises(ValueError, match=message):
+        em.fit_gmm(samples, 2, covariance_type=covariance_type, initial=parameters)
+    with pytest.raises(ValueError, match=message):
+        em.mixture_from_parameters(**parameters, covariance_type=covariance_type)
+
+
+def test_mixture_from_parameters_names_an_unknown_covariance_type():
+    with pytest.raises(ValueError, match="Unknown covariance_type 'banded'"):
+        em.mixture_from_parameters([1.0], [[0.0]], [[[1.0]]], covariance_type="banded")
