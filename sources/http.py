@@ -19,32 +19,53 @@ and waits, before Prefect's retry, exactly what the policy says -- the ``Retry-A
 429 costs its ``Retry-After`` and no backoff on top. Prefect only asks it while retries
 remain, so a wait is never wasted.
 
+A chunk of per-item requests (a task's previews) retries item by item instead:
+:func:`retry_each` applies the same policy in rounds, retrying only the items that failed
+retryably, so one slow item never costs its neighbours their answers.
+
 Providers' request rates are respected up front with :class:`RateLimiter`.
+
+Downloads go through a :class:`GuardedSession` (:func:`make_download_session`): it connects only
+where :class:`~songmix.sources.addresses.AddressPolicy` allows, and its connections can be cut from
+another thread -- at a download's wall-clock deadline, or when the run stops:
+:func:`interrupt_network` (called by :class:`InterruptibleThreadPoolTaskRunner` when a stage is
+left by Ctrl-C or SIGTERM) cuts every open transfer and ends every retry wait within moments.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
 import re
+import socket
 import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.connection
+from prefect.task_runners import ThreadPoolTaskRunner
 from requests.adapters import HTTPAdapter
 from spotipy.exceptions import SpotifyException
+from urllib3.poolmanager import PoolManager
+
+from songmix.sources.addresses import AddressPolicy, AddressRefused
 
 logger = logging.getLogger(__name__)
 
 #: Longest ``Retry-After`` (seconds) a task waits in-process; longer ones fail the task.
 MAX_RETRY_AFTER_S: float = 120.0
+
+#: Retries after a retryable failure (5 attempts in all), for tasks and for :func:`retry_each`.
+RETRIES: int = 4
 
 #: First backoff (seconds) after a retryable failure without ``Retry-After``; doubles per attempt.
 BACKOFF_BASE_S: float = 2.0
@@ -62,6 +83,14 @@ _TRANSIENT_TRANSPORT_ERRORS = (
     requests.exceptions.ConnectionError,
     requests.exceptions.ChunkedEncodingError,
 )
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class NetworkInterrupted(Exception):
+    """The run is stopping (Ctrl-C, SIGTERM): a transfer or a retry wait was cut short."""
 
 
 class ProviderError(Exception):
@@ -97,6 +126,12 @@ class ProviderError(Exception):
     def __str__(self) -> str:
         status = f" (HTTP {self.status})" if self.status is not None else ""
         return f"{self.provider}: {self.message}{status}"
+
+
+#: What :func:`retry_each` treats as a provider's answer (classified by the policy); anything
+#: else is a bug and propagates.
+PROVIDER_ERRORS: tuple[type[BaseException], ...] = (
+    ProviderError, SpotifyException, requests.RequestException, AddressRefused)
 
 
 @dataclass(frozen=True)
@@ -142,7 +177,7 @@ def classify_http_error(
     RetryDecision
         Anything not understood (a bug, a ``ValueError`` from validation) is not retryable.
     """
-    for link in _exception_chain(exc):
+    for link in exception_chain(exc):
         decision = _classify_one(link, max_retry_after_s=max_retry_after_s)
         if decision is not None:
             return decision
@@ -161,7 +196,7 @@ def backoff_s(attempt: int, *, uniform: Callable[[], float] = random.random) -> 
 
 def make_retry_condition(
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    wait: Callable[[float], bool] | None = None,
     max_retry_after_s: float = MAX_RETRY_AFTER_S,
     uniform: Callable[[], float] = random.random,
 ) -> Callable[[Any, Any, Any], bool]:
@@ -169,8 +204,9 @@ def make_retry_condition(
 
     Parameters
     ----------
-    sleep : callable
-        Waits before the retry (injectable for tests).
+    wait : callable, optional
+        Waits before the retry; returns False when the wait was interrupted, and then there is
+        no retry (default :func:`wait_unless_interrupted`; injectable for tests).
     max_retry_after_s : float
         Longest ``Retry-After`` still retried.
     uniform : callable
@@ -179,9 +215,9 @@ def make_retry_condition(
     Returns
     -------
     callable
-        ``(task, task_run, state) -> bool``, the signature Prefect 3 calls. It sleeps the
+        ``(task, task_run, state) -> bool``, the signature Prefect 3 calls. It waits the
         ``Retry-After`` of a 429, or :func:`backoff_s` of the task run's attempt number for
-        other retryable failures, then returns True.
+        other retryable failures, then returns True (False when the run is stopping).
     """
 
     def retry_condition(task: Any, task_run: Any, state: Any) -> bool:
@@ -200,7 +236,9 @@ def make_retry_condition(
         else:
             wait_s, why = backoff_s(getattr(task_run, "run_count", 1), uniform=uniform), "backoff"
         logger.info("%s: %s; waiting %.1f s before the retry (%s)", task_name, decision.reason, wait_s, why)
-        sleep(wait_s)
+        if not (wait or wait_unless_interrupted)(wait_s):
+            logger.warning("%s: not retrying: the run is stopping", task_name)
+            return False
         return True
 
     return retry_condition
@@ -208,6 +246,131 @@ def make_retry_condition(
 
 #: The retry condition for every network task: ``@task(retry_condition_fn=retry_condition)``.
 retry_condition = make_retry_condition()
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    """An item :func:`retry_each` stopped trying.
+
+    Attributes
+    ----------
+    reason : str
+        One line: what the provider answered last and, for a long ``Retry-After``, when to try
+        again; for a failure that outlasted the retries, how many attempts it had.
+    """
+
+    reason: str
+
+
+def retry_each(
+    items: Sequence[T],
+    attempt: Callable[[T], R],
+    *,
+    retries: int = RETRIES,
+    wait: Callable[[float], None] | None = None,
+    max_retry_after_s: float = MAX_RETRY_AFTER_S,
+    uniform: Callable[[], float] = random.random,
+) -> list[R | GaveUp]:
+    """``attempt`` each item, retrying under the policy only the items that failed retryably.
+
+    Rounds: every pending item is attempted once; the ones whose failure is retryable
+    (:func:`classify_http_error`) wait together -- the longest ``Retry-After`` among them, else
+    :func:`backoff_s` of the round -- and are attempted again, up to ``retries`` times. Results
+    of items that succeeded are kept whatever happens to the others.
+
+    Parameters
+    ----------
+    items : sequence
+    attempt : callable
+        One try for one item; raises one of :data:`PROVIDER_ERRORS` when the provider failed.
+        Any other exception propagates at once.
+    retries : int
+        Rounds after the first.
+    wait : callable, optional
+        Waits between rounds (default: :func:`wait_unless_interrupted`, raising
+        :class:`NetworkInterrupted` when the run stops).
+    max_retry_after_s : float
+        Longest ``Retry-After`` still waited for; an item asked to wait longer gives up at once,
+        saying when to try again.
+    uniform : callable
+        Source of the backoff's jitter.
+
+    Returns
+    -------
+    list
+        Per item, in order: what ``attempt`` returned, or :class:`GaveUp`.
+    """
+    results: list[R | GaveUp | None] = [None] * len(items)
+    pending = list(range(len(items)))
+    for round_number in range(1, retries + 2):
+        retry: list[int] = []
+        waits: list[float] = []
+        for index in pending:
+            try:
+                results[index] = attempt(items[index])
+            except PROVIDER_ERRORS as error:
+                decision = classify_http_error(error, max_retry_after_s=max_retry_after_s)
+                if not decision.retryable:
+                    results[index] = GaveUp(decision.reason)
+                elif round_number > retries:
+                    results[index] = GaveUp(f"{decision.reason}; still failing after {round_number} attempts")
+                else:
+                    retry.append(index)
+                    waits.append(decision.wait_s if decision.wait_s is not None
+                                 else backoff_s(round_number, uniform=uniform))
+        if not retry:
+            break
+        logger.info("%d of %d items failed retryably; waiting %.1f s before retrying them",
+                    len(retry), len(items), max(waits))
+        (wait or _wait_or_stop)(max(waits))
+        pending = retry
+    return results  # type: ignore[return-value]  # every slot is filled by the last round
+
+
+# -- stopping: Ctrl-C and SIGTERM cut transfers and waits ----------------------------------
+
+_interrupts = threading.Condition()
+_interrupt_count = 0
+_live_sessions: weakref.WeakSet[GuardedSession] = weakref.WeakSet()
+
+
+def interrupt_network() -> None:
+    """Cut every open transfer of every :class:`GuardedSession` in this process and end every
+    wait of :func:`wait_unless_interrupted` now. Later requests on those sessions raise
+    :class:`NetworkInterrupted`; sessions made afterwards work normally."""
+    global _interrupt_count
+    with _interrupts:
+        _interrupt_count += 1
+        _interrupts.notify_all()
+        sessions = list(_live_sessions)
+    for session in sessions:
+        session.abort()
+
+
+def wait_unless_interrupted(seconds: float) -> bool:
+    """Wait ``seconds``; False as soon as :func:`interrupt_network` is called meanwhile."""
+    with _interrupts:
+        started_at = _interrupt_count
+        return not _interrupts.wait_for(lambda: _interrupt_count != started_at, timeout=max(seconds, 0.0))
+
+
+def _wait_or_stop(seconds: float) -> None:
+    if not wait_unless_interrupted(seconds):
+        raise NetworkInterrupted("the run is stopping; the wait before a retry was cut short")
+
+
+class InterruptibleThreadPoolTaskRunner(ThreadPoolTaskRunner):
+    """Prefect's thread pool for network tasks, whose exit on an exception (Ctrl-C, SIGTERM,
+    a stage that failed) first calls :func:`interrupt_network`.
+
+    Prefect's pool joins its threads on exit: without this, a stopping run waits for a
+    trickling download or a two-minute ``Retry-After`` to end by itself.
+    """
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        if exc_type is not None:
+            interrupt_network()
+        super().__exit__(exc_type, exc_value, traceback)
 
 
 class _TimeoutSession(requests.Session):
@@ -248,6 +411,164 @@ def make_session(*, timeout: float) -> requests.Session:
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
     return session
+
+
+class GuardedSession(_TimeoutSession):
+    """A session for downloads: connections only where ``addresses`` allows, and cut from
+    another thread at a deadline (:meth:`deadline`) or when the run stops (:meth:`abort`).
+
+    Build it with :func:`make_download_session`. Each connection's peer address is checked the
+    moment it connects (so a DNS name that resolved to a public address for the check and to a
+    local one for the connection is caught too) and its socket is kept, so that a blocked read
+    -- a server trickling a byte every few seconds never trips a read timeout -- can be ended by
+    shutting the socket down. Connections through a proxy are the proxy's and are not checked
+    at connect time; :meth:`AddressPolicy.refusal` still applies to their URLs.
+
+    Attributes
+    ----------
+    addresses : AddressPolicy
+    """
+
+    def __init__(self, default_timeout: float, addresses: AddressPolicy) -> None:
+        super().__init__(default_timeout=default_timeout)
+        self.addresses = addresses
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._sockets_lock = threading.Lock()
+        self._aborted = threading.Event()
+        adapter = _GuardedAdapter(self)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+        self.headers["User-Agent"] = USER_AGENT
+        with _interrupts:
+            _live_sessions.add(self)
+
+    @property
+    def aborted(self) -> bool:
+        """True once :meth:`abort` ran: every later request raises :class:`NetworkInterrupted`."""
+        return self._aborted.is_set()
+
+    def abort(self) -> None:
+        """Cut every connection now and refuse further requests."""
+        self._aborted.set()
+        self._cut()
+
+    def check_open(self) -> None:
+        """Raise :class:`NetworkInterrupted` when the session was aborted."""
+        if self.aborted:
+            raise NetworkInterrupted("the run is stopping; the transfer was cut")
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float) -> Iterator[_Deadline]:
+        """Cut this session's connections ``seconds`` after entering the block, if still in it.
+
+        Yields a :class:`_Deadline` whose ``expired`` says whether it fired: a request that then
+        fails, or a body that ends early, ran out of time.
+        """
+        deadline = _Deadline()
+
+        def expire() -> None:
+            deadline.expired = True
+            self._cut()
+
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield deadline
+        finally:
+            timer.cancel()
+
+    def _connected(self, host: str, port: int, sock: socket.socket) -> None:
+        """Called by every new direct connection: keep its socket, check where it landed."""
+        self._keep(sock)
+        if self.aborted:
+            raise NetworkInterrupted("the run is stopping; the transfer was cut")
+        refusal = self.addresses.peer_refusal(host, port, sock.getpeername()[0])
+        if refusal is not None:
+            raise AddressRefused(refusal)
+
+    def _keep(self, sock: socket.socket) -> None:
+        with self._sockets_lock:
+            self._sockets.add(sock)
+
+    def _cut(self) -> None:
+        with self._sockets_lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+@dataclass
+class _Deadline:
+    expired: bool = False
+
+
+def make_download_session(*, timeout: float, trusted_urls: Iterable[str]) -> GuardedSession:
+    """A :class:`GuardedSession` (timeouts, no silent retries) that may connect to public
+    addresses and to the origins of ``trusted_urls`` (the configured providers)."""
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return GuardedSession(timeout, AddressPolicy(trusted_urls))
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """Makes its pools' connections report to the session (see :class:`GuardedSession`)."""
+
+    def __init__(self, session: GuardedSession) -> None:
+        self._session = session
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        self.poolmanager = _GuardedPoolManager(
+            self._session, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self._session.check_open()
+        return super().send(request, **kwargs)
+
+
+class _GuardedPoolManager(PoolManager):
+    def __init__(self, session: GuardedSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._session = session
+
+    def _new_pool(self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None):
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.ConnectionCls = _GuardedHTTPSConnection if scheme == "https" else _GuardedHTTPConnection
+        pool.conn_kw = {**pool.conn_kw, "session": self._session}
+        return pool
+
+
+class _GuardedConnection:
+    """Mixin for urllib3 connections: checks where each new socket landed before any byte is
+    sent, and hands the session every socket to cut (for HTTPS, also the TLS one wrapping it:
+    wrapping detaches the plain socket)."""
+
+    def __init__(self, *args: Any, session: GuardedSession, **kwargs: Any) -> None:
+        self._guarding_session = session
+        super().__init__(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        try:
+            self._guarding_session._connected(self.host, self.port, sock)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def connect(self) -> None:
+        super().connect()
+        self._guarding_session._keep(self.sock)
+
+
+class _GuardedHTTPConnection(_GuardedConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedConnection, urllib3.connection.HTTPSConnection):
+    pass
 
 
 def check_base_url(url: str, *, name: str) -> str:
@@ -368,7 +689,8 @@ class RateLimiter:
         return wait
 
 
-def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what it was raised from or while handling, and so on (each once)."""
     seen: set[int] = set()
     link: BaseException | None = exc
     while link is not None and id(link) not in seen:
@@ -391,6 +713,9 @@ def _classify_one(exc: BaseException, *, max_retry_after_s: float) -> RetryDecis
         return _classify_status(
             response.status_code, retry_after_seconds(response.headers), what, max_retry_after_s
         )
+    if isinstance(exc, AddressRefused):
+        return RetryDecision(False, None, f"refused: {exc}; requests may reach only public addresses "
+                             "and the configured providers")
     if isinstance(exc, _TRANSIENT_TRANSPORT_ERRORS):
         return RetryDecision(True, None, f"{type(exc).__name__}: transient network failure, backing off")
     return None

@@ -1,10 +1,13 @@
-"""The retry policy, the session without silent retries, and the rate limiter."""
+"""The retry policy (per task and per item), the session without silent retries, stopping
+a run's network waits, and the rate limiter."""
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -18,14 +21,20 @@ from songmix.sources.http import (
     BACKOFF_BASE_S,
     BACKOFF_JITTER,
     MAX_RETRY_AFTER_S,
+    GaveUp,
+    InterruptibleThreadPoolTaskRunner,
+    NetworkInterrupted,
     ProviderError,
     RateLimiter,
     backoff_s,
     check_base_url,
     classify_http_error,
+    interrupt_network,
     make_retry_condition,
     make_session,
     retry_after_seconds,
+    retry_each,
+    wait_unless_interrupted,
 )
 
 
@@ -149,9 +158,14 @@ class _Task:
     name = "fetch-page"
 
 
+def _recorded(waits: list[float]):
+    """A retry condition's wait that records instead of waiting (and is never interrupted)."""
+    return lambda seconds: waits.append(seconds) or True
+
+
 def test_retry_condition_sleeps_the_retry_after_then_retries():
     slept: list[float] = []
-    condition = make_retry_condition(sleep=slept.append)
+    condition = make_retry_condition(wait=_recorded(slept))
     state = Failed(data=ProviderError("slow down", provider="p", status=429, retry_after_s=2.5))
     assert condition(_Task(), None, state) is True
     assert slept == [2.5]
@@ -164,7 +178,7 @@ class _TaskRun:
 
 def test_retry_condition_backs_off_exponentially_on_5xx_and_only_once_per_failure():
     slept: list[float] = []
-    condition = make_retry_condition(sleep=slept.append, uniform=lambda: 0.5)  # no jitter
+    condition = make_retry_condition(wait=_recorded(slept), uniform=lambda: 0.5)  # no jitter
     for attempt in (1, 2, 3):
         state = Failed(data=SpotifyException(503, -1, "unavailable"))
         assert condition(_Task(), _TaskRun(attempt), state) is True
@@ -187,7 +201,7 @@ def test_network_tasks_leave_all_waiting_to_the_retry_condition():
 
 def test_retry_condition_refuses_4xx_and_long_waits_and_logs_why(caplog):
     slept: list[float] = []
-    condition = make_retry_condition(sleep=slept.append, max_retry_after_s=60)
+    condition = make_retry_condition(wait=_recorded(slept), max_retry_after_s=60)
     with caplog.at_level(logging.WARNING, logger="songmix.sources.http"):
         assert condition(_Task(), None, Failed(data=SpotifyException(404, -1, "missing"))) is False
         too_long = ProviderError("slow down", provider="p", status=429, retry_after_s=600)
@@ -197,7 +211,7 @@ def test_retry_condition_refuses_4xx_and_long_waits_and_logs_why(caplog):
 
 
 def test_retry_condition_ignores_states_without_an_exception():
-    condition = make_retry_condition(sleep=lambda s: None)
+    condition = make_retry_condition(wait=lambda s: True)
     assert condition(_Task(), None, Completed(data=3)) is False
 
 
@@ -309,7 +323,7 @@ def test_retry_condition_drives_a_real_prefect_task(prefect_harness):
 
     slept: list[float] = []
     attempts: list[str] = []
-    condition = make_retry_condition(sleep=slept.append)
+    condition = make_retry_condition(wait=_recorded(slept))
 
     @task(retries=3, retry_delay_seconds=0, retry_condition_fn=condition)
     def rate_limited_once() -> str:
@@ -330,3 +344,121 @@ def test_retry_condition_drives_a_real_prefect_task(prefect_harness):
     assert both() == ("ok", "FAILED")
     assert attempts == ["limited", "limited", "missing"]
     assert slept == [1.5]
+
+
+# ----------------------------------------------------------------------------- per-item retries
+
+
+def _scripted(answers: dict[str, list]):
+    """An ``attempt`` that raises or returns each item's scripted answers in turn."""
+    calls: list[str] = []
+
+    def attempt(item: str) -> str:
+        calls.append(item)
+        answer = answers[item].pop(0) if len(answers[item]) > 1 else answers[item][0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    return attempt, calls
+
+
+def test_retry_each_retries_only_failed_items_and_keeps_the_rest():
+    busy = ProviderError("busy", provider="p", status=503)
+    attempt, calls = _scripted({"a": ["A"], "b": [busy, "B"], "c": [ProviderError("x", provider="p", status=404)],
+                                "d": [busy]})
+    waits: list[float] = []
+    results = retry_each(["a", "b", "c", "d"], attempt, wait=waits.append, uniform=lambda: 0.5)
+    assert results[:2] == ["A", "B"]
+    assert isinstance(results[2], GaveUp) and "not retried" in results[2].reason
+    assert isinstance(results[3], GaveUp) and "still failing after 5 attempts" in results[3].reason
+    assert calls == ["a", "b", "c", "d", "b", "d", "d", "d", "d"]
+    assert waits == [BACKOFF_BASE_S * 2 ** n for n in range(4)]  # one wait per round, not per item
+
+
+def test_retry_each_waits_the_longest_retry_after_of_a_round_and_refuses_long_ones():
+    attempt, calls = _scripted({
+        "a": [ProviderError("slow", provider="p", status=429, retry_after_s=3), "A"],
+        "b": [ProviderError("slow", provider="p", status=429, retry_after_s=7), "B"],
+        "c": [ProviderError("slow", provider="p", status=429, retry_after_s=999_999)],
+    })
+    waits: list[float] = []
+    results = retry_each(["a", "b", "c"], attempt, wait=waits.append)
+    assert results[:2] == ["A", "B"] and waits == [7]
+    assert isinstance(results[2], GaveUp) and "run again after" in results[2].reason
+    assert calls.count("c") == 1
+
+
+def test_retry_each_lets_bugs_through():
+    attempt, _ = _scripted({"a": [TypeError("a bug")]})
+    with pytest.raises(TypeError):
+        retry_each(["a"], attempt, wait=lambda s: None)
+
+
+# ----------------------------------------------------------------------------- stopping
+
+
+def test_an_interrupt_ends_waits_and_the_retries_behind_them():
+    ended: list[float] = []
+
+    def waiting() -> None:
+        started = time.monotonic()
+        assert wait_unless_interrupted(60) is False
+        ended.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=waiting) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    interrupt_network()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert len(ended) == 3 and max(ended) < 2
+    assert wait_unless_interrupted(0.01) is True  # later waits are not affected
+    condition = make_retry_condition(wait=lambda seconds: False)  # interrupted while waiting
+    assert condition(_Task(), None, Failed(data=ProviderError("busy", provider="p", status=503))) is False
+    attempt, _ = _scripted({"a": [ProviderError("busy", provider="p", status=503)]})
+    threading.Timer(0.3, interrupt_network).start()
+    with pytest.raises(NetworkInterrupted):
+        retry_each(["a"], attempt)
+
+
+@pytest.mark.slow
+def test_leaving_a_stage_early_cuts_its_tasks_transfers(prefect_harness, loopback):
+    """Ctrl-C in the flow's thread: Prefect's pool joins its threads on the way out, and the
+    interruptible pool cuts the trickling download first, so the flow ends within seconds."""
+    from prefect import flow, task
+    from werkzeug import Response
+
+    from songmix.audio.download import download_audio
+
+    def trickle():
+        yield b"ID3" + bytes(9)
+        for _ in range(600):
+            time.sleep(0.2)
+            yield b"\x00"
+
+    loopback.expect_request("/trickle.mp3").respond_with_response(Response(trickle()))
+    url = loopback.url_for("/trickle.mp3")
+    outcome: list[str] = []
+
+    @task
+    def download(cache_dir: str) -> None:
+        from songmix.sources.http import make_download_session
+
+        try:
+            download_audio(make_download_session(timeout=5, trusted_urls=[url]), url, cache_dir)
+        except NetworkInterrupted:
+            outcome.append("interrupted")
+            raise
+
+    @flow(task_runner=InterruptibleThreadPoolTaskRunner(max_workers=2))
+    def stage(cache_dir: str) -> None:
+        download.submit(cache_dir)
+        time.sleep(1.0)
+        raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        stage(str(Path(tempfile.mkdtemp())))
+    assert time.monotonic() - started < 8 and outcome == ["interrupted"]
