@@ -71,7 +71,7 @@ def pipeline(
             tracks = collect_tracks(warehouse, run_id, tracks_source, n_tracks)
             track_ids = [t["track_id"] for t in tracks]
             collect_spotify_features(warehouse, run_id, tracks_source, track_ids)
-            collect_audio(warehouse, run_id, tracks, data_dir / "audio")
+            collect_audio(warehouse, run_id, tracks_source, tracks, data_dir / "audio")
         extract_features(warehouse, run_id, track_ids)
         fits = cluster(warehouse, run_id, track_ids, ks=ks_to_fit(ks, k),
                        fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,

@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 from prefect.futures import PrefectFuture, as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES, EXTRACTOR_VERSION, unfit_for_clustering
 from songmix.flows.executors import api_for_workers, configured_executor, extraction_task_runner
 from songmix.flows.progress import StageProgress, stage
 from songmix.sources.connect import SourceConnection
+from songmix.sources.http import InterruptibleThreadPoolTaskRunner
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 from songmix.sources.spotify import (
     SEARCH_MAX_RESULTS,
@@ -28,7 +28,7 @@ from songmix.sources.spotify import (
     partitioned_queries,
 )
 from songmix.tasks.audio import extract_aubio_features
-from songmix.tasks.previews import download_previews_with_fallback
+from songmix.tasks.previews import count_refused, download_previews_with_fallback
 from songmix.tasks.modeling import MixtureFits, fit_mixtures
 from songmix.tasks.spotify import fetch_audio_features_batch, fetch_playlist, fetch_search_pages
 from songmix.warehouse import records
@@ -68,7 +68,7 @@ def _result_or_exception(future: PrefectFuture):
         return error
 
 
-@flow(name="collect-tracks", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="collect-tracks", task_runner=InterruptibleThreadPoolTaskRunner(max_workers=4))
 def collect_tracks(
     warehouse: Warehouse, run_id: str, source: SourceConnection, n_tracks: int
 ) -> list[dict]:
@@ -159,7 +159,7 @@ def _raise_if_failed(result):
     return result
 
 
-@flow(name="collect-spotify-features", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="collect-spotify-features", task_runner=InterruptibleThreadPoolTaskRunner(max_workers=4))
 def collect_spotify_features(
     warehouse: Warehouse, run_id: str, source: SourceConnection, track_ids: list[str]
 ) -> int:
@@ -192,9 +192,9 @@ def collect_spotify_features(
     return stored
 
 
-@flow(name="collect-audio", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="collect-audio", task_runner=InterruptibleThreadPoolTaskRunner(max_workers=4))
 def collect_audio(
-    warehouse: Warehouse, run_id: str, tracks: list[dict], audio_dir: Path
+    warehouse: Warehouse, run_id: str, source: SourceConnection, tracks: list[dict], audio_dir: Path
 ) -> int:
     """Download previews of tracks without a stored, still-present audio file."""
     stored = warehouse.stored_audio([t["track_id"] for t in tracks]).set_index("track_id")
@@ -206,7 +206,8 @@ def collect_audio(
     futures = [
         download_previews_with_fallback.submit(
             [t["track_id"] for t in chunk], [t["preview_url"] for t in chunk],
-            [t.get("isrc") for t in chunk], audio_dir, chunk=f"{i + 1}/{len(chunks)}")
+            [t.get("isrc") for t in chunk], audio_dir, providers=source.endpoints,
+            chunk=f"{i + 1}/{len(chunks)}")
         for i, chunk in enumerate(chunks)
     ]
     recorded_at = records.utc_now()
@@ -226,7 +227,8 @@ def collect_audio(
             run_id, "download", dict(zip(failed["track_id"], failed["error"])), recorded_at),
     })
     ok = int((audio_rows["status"] == "ok").sum())
-    progress.finish(f"{ok} downloaded, {len(present)} already stored, {len(failed)} unavailable or failed")
+    progress.finish(f"{ok} downloaded, {len(present)} already stored, {len(failed)} unavailable or failed, "
+                    f"{count_refused(rows)} of them refused (not a public address)")
     return ok
 
 

@@ -20,7 +20,7 @@ from songmix.warehouse.records import utc_now
 from songmix.sources.demo_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from songmix.sources.credentials import SpotifyCredentials, load_spotify_credentials
 from songmix.sources.fallbacks import RECCOBEATS_BATCH, FallbackEndpoints, fetch_reccobeats_features
-from songmix.sources.http import make_session, retry_condition
+from songmix.sources.http import RETRIES, make_session, retry_condition
 from songmix.sources.spotify import (
     AudioFeaturesForbidden,
     SpotifyEndpoints,
@@ -34,7 +34,7 @@ from songmix.sources.spotify import (
 #: 404 fails at once. The retry condition waits (a 429's Retry-After, else a jittered
 #: exponential backoff), so Prefect adds no delay of its own.
 NETWORK_RETRIES = dict(
-    retries=4,
+    retries=RETRIES,
     retry_delay_seconds=0,
     retry_condition_fn=retry_condition,
 )
