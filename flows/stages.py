@@ -45,6 +45,30 @@ PAGE_REUSE_WINDOW = timedelta(hours=24)
 
 
 
+class NoUsableTracks(ValueError):
+    """No track of a run has every feature set: there is nothing to cluster or compare."""
+
+
+def require_usable_tracks(run_id: str, n_listed: int, n_with: dict[str, int], n_usable: int) -> None:
+    """Stop the run (it then ends ``failed``, with this reason) when no track is usable.
+
+    Parameters
+    ----------
+    run_id : str
+    n_listed : int
+        Tracks the run listed.
+    n_with : dict
+        Feature set name -> tracks that have it.
+    n_usable : int
+        Tracks that have every feature set.
+    """
+    if n_usable == 0:
+        have = ", ".join(f"{n} with {name} features" for name, n in n_with.items())
+        raise NoUsableTracks(
+            f"no usable tracks: of {n_listed} listed, {have}, and none with both; the reasons are in "
+            f"failed_items (songmix sql \"select stage, reason from failed_items where run_id = '{run_id}'\")")
+
+
 def _chunks(items: list, size: int) -> list[list]:
     return [items[start:start + size] for start in range(0, len(items), size)]
 
@@ -123,9 +147,9 @@ def _search_pages(
     chunk is stored as soon as it arrives. A chunk that failed for good fails the stage,
     after the others are stored.
     """
-    stored = fresh_search_pages(warehouse, source_key=source.cache_key, query=query,
+    stored = fresh_search_pages(warehouse, source_key=source.pages_key, query=query,
                                 offsets=offsets, since=since)
-    _store_pages(warehouse, run_id, source.cache_key, list(stored.values()))
+    _store_pages(warehouse, run_id, source.pages_key, list(stored.values()))
     progress.advance(len(stored))
     chunks = _chunks([offset for offset in offsets if offset not in stored], PAGES_PER_TASK)
     futures = [
@@ -141,7 +165,7 @@ def _search_pages(
         if isinstance(result, BaseException):
             failures.append(result)
             continue
-        _store_pages(warehouse, run_id, source.cache_key, result)
+        _store_pages(warehouse, run_id, source.pages_key, result)
         fetched += result
         progress.advance(len(result))
     if failures:
@@ -296,6 +320,7 @@ def cluster(
         "aubio": aubio.drop(index=list(unfit))[list(AUBIO_CLUSTER_FEATURES)],
     }
     common = [t for t in track_ids if t in frames["spotify"].index and t in frames["aubio"].index]
+    require_usable_tracks(run_id, len(track_ids), {name: len(frame) for name, frame in frames.items()}, len(common))
     progress = stage("mixture fits", 2 * len(ks) * n_seeds)
     fits: dict[str, MixtureFits] = {}
     failures: dict[str, str] = {}

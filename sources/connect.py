@@ -49,6 +49,17 @@ class SourceConnection:
     playlist: str | None = None
     truth: pd.DataFrame | None = None
 
+    @property
+    def pages_key(self) -> str:
+        """Keys stored search pages: the catalog and the API address that answered them.
+
+        A page's links (``next``, ``preview_url``) point at the server that served it. A
+        loopback service such as the demo's gets a new port every run and dies with its run,
+        so its pages are never reused by a later run; the same catalog at the same address
+        (Spotify's) is.
+        """
+        return f"{self.cache_key}@{self.endpoints.api_url}"
+
 
 @contextlib.contextmanager
 def open_source(
