@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import spotipy
 from spotipy.cache_handler import MemoryCacheHandler
@@ -214,7 +215,7 @@ def fetch_next_search_page(client: spotipy.Spotify, page: Mapping[str, Any]) -> 
     tracks = _check_search_page(page)["tracks"]
     if not tracks.get("next"):
         return None
-    return _check_search_page(client.next(tracks))
+    return _check_search_page(_follow_next(client, tracks))
 
 
 def partitioned_queries(base_query: str, n_tracks: int) -> list[str]:
@@ -337,7 +338,7 @@ def fetch_playlist_tracks(
             track = (entry or {}).get("item") or (entry or {}).get("track")
             if track and track.get("type", "track") == "track" and track.get("id"):
                 tracks.append(track)
-        page = client.next(page) if page.get("next") else None
+        page = _follow_next(client, page) if page.get("next") else None
     return tracks
 
 
@@ -392,6 +393,16 @@ def dedupe_tracks(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             seen.add(track_id)
             unique.append(dict(row))
     return unique
+
+
+def _follow_next(client: spotipy.Spotify, paging: Mapping[str, Any]) -> Any:
+    """The page behind a paging object's ``next`` link, which must stay on the API: spotipy
+    sends the access token along to wherever it points."""
+    if not str(paging["next"]).startswith(client.prefix):
+        raise ProviderError(
+            f"a page's next link leaves the API ({urlsplit(str(paging['next'])).netloc or 'no host'}); "
+            "not followed", provider="spotify", status=502)
+    return client.next(paging)
 
 
 def _check_page_size(limit: int) -> None:

@@ -112,6 +112,17 @@ def test_search_pages_follow_next_and_reuse_one_token(client, fake, tracks, tmp_
     assert list(tmp_path.iterdir()) == []  # no .cache token file
 
 
+def test_a_next_link_that_leaves_the_api_is_not_followed_with_the_token(client, fake):
+    from pytest_httpserver import HTTPServer
+
+    with HTTPServer(host="127.0.0.1", port=0) as elsewhere:
+        page = fetch_search_page(client, "year:2020", offset=0)
+        page["tracks"]["next"] = elsewhere.url_for("/v1/search?offset=10")
+        with pytest.raises(ProviderError, match="leaves the API"):
+            fetch_next_search_page(client, page)
+        assert elsewhere.log == []
+
+
 def test_search_page_by_offset_matches_the_followed_page(client):
     first = fetch_search_page(client, "year:2020", offset=0)
     followed = fetch_next_search_page(client, first)
@@ -379,11 +390,13 @@ def test_playlist_refs_are_validated(ref):
 class _PagedClient:
     """Two pages in the pre-2026 shape ("track"), with an episode and a local file."""
 
+    prefix = "https://api.spotify.com/v1/"
+
     def __init__(self) -> None:
         self.pages = [
             {
                 "items": [{"track": make_track(1)}, {"track": {"type": "episode", "id": make_track_id(2)}}],
-                "next": "page-2",
+                "next": "https://api.spotify.com/v1/playlists/x/items?offset=2",
             },
             {
                 "items": [{"track": {**make_track(3), "id": None}}, {"track": None}, {"track": make_track(4)}],
