@@ -2,8 +2,8 @@
 
 Each command is a module of this package with ``NAME``, ``HELP``, ``add_arguments(parser)``
 and ``main(args) -> int``; :data:`COMMANDS` lists them. Expected failures (bad arguments, a
-missing or locked warehouse, an unreadable file) become one line on stderr and exit status 2,
-with no traceback.
+missing or locked warehouse, an unreadable file, a provider that is down, refuses or rate
+limits) become one line on stderr and exit status 2, with no traceback.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _quiet_libraries() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
     args = build_parser().parse_args(argv)
-    from songmix.cli.errors import EXPECTED_ERRORS
+    from songmix.cli.errors import EXPECTED_ERRORS, network_failure_line
 
     # spotipy logs every HTTP error, expected ones too (a 403 that triggers a fallback).
     spotipy_logger = logging.getLogger("spotipy")
@@ -64,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (``songmix schema | head``): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:
+        line = network_failure_line(error)
+        if line is None:
+            raise
+        print(f"songmix: error: {line}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("songmix: interrupted; rerun to resume (finished stages are kept)", file=sys.stderr)
         return 130
