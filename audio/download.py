@@ -324,7 +324,8 @@ def _store(
     temporary = Path(temporary_name)
     try:
         with os.fdopen(handle, "wb") as stream:
-            digest, n_bytes, head = _copy_body(response, stream, url, content_type, max_bytes=max_bytes)
+            digest, n_bytes, head = _copy_body(response, stream, url, content_type, max_bytes=max_bytes,
+                                               check_in_time=check_in_time)
         check_in_time()
         extension = _checked_extension(head, n_bytes, url, content_type)
         target = cache_dir / digest[:2] / f"{digest}.{extension}"
@@ -345,10 +346,12 @@ def _copy_body(
     content_type: str,
     *,
     max_bytes: int,
+    check_in_time: Callable[[], None],
 ) -> tuple[str, int, bytes]:
     """Copy the body to ``stream``; return its sha256, its size and its first bytes.
 
-    A body that does not start like audio is refused as soon as its first bytes arrive.
+    A body that does not start like audio is refused as soon as its first bytes arrive. The
+    deadline is checked after every read too, for connections the session cannot cut (proxied).
     """
     digest = hashlib.sha256()
     n_bytes = 0
@@ -359,6 +362,7 @@ def _copy_body(
             raise DownloadError(
                 "too_large", f"{url} sent more than the {max_bytes} byte cap", retryable=False
             )
+        check_in_time()
         if len(head) < _SNIFF_BYTES:
             head += chunk[: _SNIFF_BYTES - len(head)]
             if len(head) == _SNIFF_BYTES:

@@ -421,8 +421,9 @@ class GuardedSession(_TimeoutSession):
     moment it connects (so a DNS name that resolved to a public address for the check and to a
     local one for the connection is caught too) and its socket is kept, so that a blocked read
     -- a server trickling a byte every few seconds never trips a read timeout -- can be ended by
-    shutting the socket down. Connections through a proxy are the proxy's and are not checked
-    at connect time; :meth:`AddressPolicy.refusal` still applies to their URLs.
+    shutting the socket down. Through an HTTP(S) proxy (``HTTPS_PROXY``) requests uses its own
+    proxy pools: the URLs are still checked (:meth:`AddressPolicy.refusal`), but the peer check
+    and the cut do not apply: a download then ends at its first read past the deadline.
 
     Attributes
     ----------

@@ -235,14 +235,20 @@ def test_cached_path_rejects_malformed_digests(tmp_path):
 # ----------------------------------------------------------------------------- redirects
 
 
-@pytest.fixture
-def other_service():
-    """Another service on this machine (another loopback port): nothing may reach it."""
+@pytest.fixture(scope="module")
+def _other_server():
     from pytest_httpserver import HTTPServer
 
     with HTTPServer(host="127.0.0.1", port=0) as server:
-        server.expect_request(re.compile(".*")).respond_with_data(MP3_BODY, content_type="audio/mpeg")
         yield server
+
+
+@pytest.fixture
+def other_service(_other_server):
+    """Another service on this machine (another loopback port): nothing may reach it."""
+    _other_server.clear()
+    _other_server.expect_request(re.compile(".*")).respond_with_data(MP3_BODY, content_type="audio/mpeg")
+    return _other_server
 
 
 def _redirect(httpserver, path, location, status=302):

@@ -205,5 +205,6 @@ def test_a_signal_stops_a_run_stuck_in_a_trickling_download_within_seconds(loopb
     finally:
         process.kill()
         process.wait()
+    print(f"\n{stop.name} during a trickling download: the run ended {stopped_after:.1f} s later")
     assert stopped_after < 10, f"stopped {stopped_after:.1f} s after the signal"
     assert process.returncode != 0, process.communicate()
