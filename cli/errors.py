@@ -46,19 +46,20 @@ def _describe(link: BaseException, *, outermost: BaseException) -> str | None:
     from songmix.sources.addresses import AddressRefused
     from songmix.sources.http import ProviderError, retry_after_seconds
 
-    if isinstance(link, ProviderError):
+    if isinstance(link, ProviderError):  # its status may stand for an error inside a 200 answer
         url = _configured_urls().get(link.provider, "")
-        return _http_line(url, link.status, link.retry_after_s, link.message)
+        return _http_line(url, link.status, link.retry_after_s, f"({link.provider}): {link.message}")
     if isinstance(link, SpotifyException):
         url, _, message = str(link.msg).partition(":\n")
-        return _http_line(url, link.http_status, retry_after_seconds(link.headers), message.strip())
+        return _http_line(url, link.http_status, retry_after_seconds(link.headers),
+                          _answered(link.http_status, message.strip()))
     if isinstance(link, requests.HTTPError) and link.response is not None:
         response = link.response
         if isinstance(outermost, SpotifyOauthError) and response.status_code in (400, 401):
             return (f"{_host(response.url)} refused the Spotify credentials ({outermost.error}: "
                     f"{outermost.error_description}): check SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET")
         return _http_line(response.url, response.status_code, retry_after_seconds(response.headers),
-                          response.reason or "")
+                          _answered(response.status_code, response.reason or ""))
     if isinstance(link, AddressRefused):
         return f"refused to connect to {link}: songmix reaches only public addresses and the configured providers"
     if isinstance(link, requests.RequestException):
@@ -71,11 +72,15 @@ def _describe(link: BaseException, *, outermost: BaseException) -> str | None:
     return None
 
 
-def _http_line(url: str, status: int | None, retry_after_s: float | None, message: str) -> str:
+def _answered(status: int, message: str) -> str:
+    return f"answered HTTP {status}" + (f" ({message})" if message and message != "None" else "")
+
+
+def _http_line(url: str, status: int | None, retry_after_s: float | None, what: str) -> str:
+    """The line for a provider at ``url`` that did ``what`` (status ``status``) to every retry."""
     from songmix.sources.http import MAX_RETRY_AFTER_S
 
     host = _host(url)
-    said = f": {message}" if message else ""
     if status == 429 and retry_after_s is not None and retry_after_s > MAX_RETRY_AFTER_S:
         retry_at = datetime.now(timezone.utc) + timedelta(seconds=retry_after_s)
         return (f"{host} is rate limiting songmix for {retry_after_s:g} s (HTTP 429 Retry-After; a run "
@@ -83,10 +88,9 @@ def _http_line(url: str, status: int | None, retry_after_s: float | None, messag
     if status == 429:
         return f"{host} kept answering HTTP 429 (rate limited) through every retry: run again in a few minutes"
     if status is None or status >= 500 or status == 408:
-        failed = f"HTTP {status}" if status else "a failure"
-        return (f"{host} answered {failed}{said}, through every retry: the service is failing or not the "
-                f"one songmix expects; run again later{_setting_hint(url)}")
-    return f"{host} refused the request with HTTP {status}{said}: not retried{_setting_hint(url)}"
+        return (f"{host} {what}, through every retry: the service is failing or not the one songmix "
+                f"expects; run again later{_setting_hint(url)}")
+    return f"{host} refused the request ({what}): not retried{_setting_hint(url)}"
 
 
 def _configured_urls() -> dict[str, str]:

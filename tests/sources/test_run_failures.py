@@ -87,12 +87,12 @@ def _closed_port() -> int:
     ("token refused", ["could not be reached (connection refused)", "SONGMIX_SPOTIFY_ACCOUNTS_URL"]),
     ("token timeout", ["did not answer in time", "check the network"]),
     ("wrong secret", ["refused the Spotify credentials", "SPOTIPY_CLIENT_SECRET"]),
-    ("search cut-off json", ["search page", "run again later", "SONGMIX_SPOTIFY_API_URL"]),
+    ("search cut-off json", ["(spotify): a search page came back", "run again later", "SONGMIX_SPOTIFY_API_URL"]),
     ("search json without tracks", ["search page", "run again later"]),
     ("search 429 for days", ["rate limiting", "999999 s", "run again after"]),
     ("search 429 http-date", ["rate limiting", "run again after 2099-10-21 07:28 UTC"]),
     ("search 429 always", ["kept answering HTTP 429", "run again in a few minutes"]),
-    ("search 404", ["refused the request with HTTP 404", "not retried"]),
+    ("search 404", ["refused the request (answered HTTP 404 (gone))", "not retried"]),
     ("search refused", ["could not be reached (connection refused)", "SONGMIX_SPOTIFY_API_URL"]),
 ])
 def test_a_provider_failing_ends_the_run_in_one_line_naming_the_host(
