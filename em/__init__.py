@@ -21,6 +21,13 @@ Usage::
     selection = em.select_k(X, range(2, 11), criterion="bic", random_state=0, standardize=True)
     selection.chosen_k, selection.bic, selection.chosen_model
 
+    # mclust's way: every covariance type and k the data support, chosen together by BIC,
+    # optionally under its conjugate prior; and what to distrust about the choice.
+    selection = em.select_model(X, range(2, 11), random_state=0, standardize=True)
+    selection.chosen_covariance_type, selection.chosen_k, selection.left_out
+    em.selection_warnings(selection)
+    em.fit_gmm(X, 8, prior=em.ConjugatePrior(), standardize=True)
+
     # Compare with another implementation from the same start:
     em.fit_gmm(X, 3, initial={"weights": w, "means": mu, "covariances": sigma}, tol=0,
                max_iter=50)
@@ -52,32 +59,57 @@ from .gmm import (
     GaussianMixtureModel,
     SeedFit,
     fit_gmm,
+    aic,
+    bic,
+    covariance_parameters,
     full_covariances,
     mixture_from_parameters,
+    n_free_parameters,
     predict,
     predict_proba,
     score_samples,
 )
+from ._validation import COVARIANCE_TYPES
+from .prior import ConjugatePrior
 from .scaling import Scaler, fit_scaler
-from .selection import KSelection, select_k
+from .selection import (
+    KSelection,
+    LeftOut,
+    ModelSelection,
+    select_k,
+    select_model,
+    selection_warnings,
+    unsupported_reason,
+)
 from .stability import adjusted_rand_index, seed_labels, seed_stability
 
 __all__ = [
+    "COVARIANCE_TYPES",
+    "ConjugatePrior",
     "ConvergenceWarning",
     "FitFailedError",
     "GaussianMixtureModel",
     "KSelection",
+    "LeftOut",
+    "ModelSelection",
     "Scaler",
     "SeedFit",
     "adjusted_rand_index",
+    "aic",
+    "bic",
+    "covariance_parameters",
     "fit_gmm",
     "fit_scaler",
     "full_covariances",
     "mixture_from_parameters",
+    "n_free_parameters",
     "predict",
     "predict_proba",
     "score_samples",
     "seed_labels",
     "seed_stability",
     "select_k",
+    "select_model",
+    "selection_warnings",
+    "unsupported_reason",
 ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ._estep import Features, e_step_statistics, log_prob_coefficients
 from ._mstep import m_step
 from ._parameters import MixtureParameters
+from .prior import PriorParameters
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def run_em(
     tol: float,
     max_iter: int,
     reg_covar: float,
+    prior: PriorParameters | None = None,
 ) -> tuple[MixtureParameters, list[SeedRun]]:
     """Run EM from ``S`` starting points at once.
 
@@ -104,6 +106,8 @@ def run_em(
     max_iter : int
         Most M-steps per seed.
     reg_covar : float
+    prior : PriorParameters, optional
+        Conjugate prior of the M-steps (posterior mode instead of maximum likelihood).
 
     Returns
     -------
@@ -140,6 +144,7 @@ def run_em(
             n_features=n_features,
             covariance_type=covariance_type,
             reg_covar=reg_covar,
+            prior=prior,
         )
         updated_seeds = [stepping[row] for row in usable]
         for seed, reason in zip(updated_seeds, failures):

@@ -14,6 +14,7 @@ import numpy as np
 from ._estep import Features, add_up, hard_assignment_statistics, n_quadratic_features
 from ._mstep import m_step, parameters_from
 from ._parallel import parallel_map
+from .prior import PriorParameters
 
 # k-means++ picks its centers from at most this many random rows: the D^2 sampling needs a
 # pass over the candidates per center, and on a large random subset it picks equally good ones.
@@ -172,6 +173,7 @@ def kmeans_plusplus_start(
     *,
     covariance_type: str,
     reg_covar: float,
+    prior: PriorParameters | None = None,
 ):
     """k-means++ centers, refined by a few Lloyd steps, then one M-step on the final partition.
 
@@ -214,7 +216,8 @@ def kmeans_plusplus_start(
         centers = _centroids(sums, centers)
     statistics = _nearest_center_statistics(features, centers, second_order=True)
     return m_step(
-        statistics, n_features=n_features, covariance_type=covariance_type, reg_covar=reg_covar
+        statistics, n_features=n_features, covariance_type=covariance_type, reg_covar=reg_covar,
+        prior=prior,
     )
 
 
@@ -297,7 +300,12 @@ def random_start(
 
 
 def explicit_start(
-    features: Features, initial: Mapping[str, np.ndarray], *, covariance_type: str, reg_covar: float
+    features: Features,
+    initial: Mapping[str, np.ndarray],
+    *,
+    covariance_type: str,
+    reg_covar: float,
+    prior: PriorParameters | None = None,
 ):
     """One seed from validated ``initial`` values (see :func:`songmix.em.fit_gmm`).
 
@@ -309,6 +317,8 @@ def explicit_start(
         ``{"responsibilities"}`` of shape (n_samples, K).
     covariance_type : str
     reg_covar : float
+    prior : PriorParameters, optional
+        For the M-step from responsibilities.
 
     Returns
     -------
@@ -327,6 +337,7 @@ def explicit_start(
             n_features=n_features,
             covariance_type=covariance_type,
             reg_covar=reg_covar,
+            prior=prior,
         )
     return parameters_from(
         initial["weights"][None],

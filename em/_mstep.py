@@ -19,6 +19,7 @@ import numpy as np
 
 from ._estep import upper_triangle, uses_pair_features
 from ._parameters import MixtureParameters
+from .prior import PriorParameters
 
 # A component holding less than one sample's worth of responsibility is treated as empty.
 MIN_COMPONENT_COUNT = 1.0
@@ -238,8 +239,55 @@ def parameters_from(weights, means, covariances, covariance_type: str):
     return MixtureParameters(weights, means, covariances, factors), failures
 
 
-def m_step(statistics: np.ndarray, *, n_features: int, covariance_type: str, reg_covar: float):
-    """Maximise the expected complete log-likelihood given the E-step's feature sums.
+def _posterior_modes(second, counts, first, covariance_type, reg_covar, prior: PriorParameters):
+    """Means and covariances that maximise the posterior under the conjugate ``prior``.
+
+    Fraley & Raftery (2007), table 2: with ``W`` a component's scatter about its sample mean
+    ``y`` and ``c = shrinkage n / (shrinkage + n)``, the mean is ``(n y + shrinkage mean) /
+    (n + shrinkage)`` and the covariance ``(scale + W + c (y - mean)(y - mean)') /
+    (dof + n + d + 2)`` (full); tied pools the numerators over components and divides by
+    ``dof + N + K + d + 1``; diag divides each variance by ``dof + n + 3``; spherical the
+    trace by ``dof + (n + 1) d + 2``.
+
+    Returns
+    -------
+    means : ndarray of shape (S, K, d)
+    covariances : ndarray, shaped per covariance type with a leading seed axis
+    """
+    n_features = first.shape[-1]
+    sample_means = first / counts[..., None]
+    shift = sample_means - prior.mean
+    pull = prior.shrinkage * counts / (prior.shrinkage + counts)
+    means = (first + prior.shrinkage * prior.mean) / (counts + prior.shrinkage)[..., None]
+    if uses_pair_features(covariance_type):
+        scatter = unpack_symmetric(second, n_features) - counts[..., None, None] * (
+            sample_means[..., :, None] * sample_means[..., None, :])
+        spread = scatter + pull[..., None, None] * shift[..., :, None] * shift[..., None, :]
+        if covariance_type == "tied":
+            n_components = counts.shape[-1]
+            divisor = prior.dof + counts.sum(axis=1) + n_components + n_features + 1
+            covariances = (prior.scale + spread.sum(axis=1)) / divisor[:, None, None]
+        else:
+            covariances = (prior.scale + spread) / (prior.dof + counts + n_features + 2)[..., None, None]
+        diagonal_view(covariances)[...] += reg_covar
+        return means, covariances
+    spread = second - counts[..., None] * sample_means**2 + pull[..., None] * shift**2
+    if covariance_type == "diag":
+        return means, (prior.scale + spread) / (prior.dof + counts + 3)[..., None] + reg_covar
+    divisor = prior.dof + (counts + 1) * n_features + 2
+    return means, (prior.scale + spread.sum(axis=-1)) / divisor + reg_covar
+
+
+def m_step(
+    statistics: np.ndarray,
+    *,
+    n_features: int,
+    covariance_type: str,
+    reg_covar: float,
+    prior: PriorParameters | None = None,
+):
+    """Maximise the expected complete log-likelihood (or log-posterior, with ``prior``)
+    given the E-step's feature sums.
 
     Parameters
     ----------
@@ -249,6 +297,8 @@ def m_step(statistics: np.ndarray, *, n_features: int, covariance_type: str, reg
     covariance_type : str
     reg_covar : float
         Added to the diagonal of every covariance.
+    prior : PriorParameters, optional
+        A conjugate prior (:mod:`songmix.em.prior`): the M-step finds the posterior mode.
 
     Returns
     -------
@@ -259,10 +309,16 @@ def m_step(statistics: np.ndarray, *, n_features: int, covariance_type: str, reg
     """
     n_second = statistics.shape[-1] - n_features - 1
     counts = statistics[..., -1] + _COUNT_FLOOR
-    means = statistics[..., n_second:-1] / counts[..., None]
-    covariances = _COVARIANCE_ESTIMATORS[covariance_type](
-        statistics[..., :n_second], counts, means, reg_covar
-    )
+    if prior is None:
+        means = statistics[..., n_second:-1] / counts[..., None]
+        covariances = _COVARIANCE_ESTIMATORS[covariance_type](
+            statistics[..., :n_second], counts, means, reg_covar
+        )
+    else:
+        means, covariances = _posterior_modes(
+            statistics[..., :n_second], counts, statistics[..., n_second:-1], covariance_type,
+            reg_covar, prior,
+        )
     weights = counts / counts.sum(axis=1, keepdims=True)
     parameters, failures = parameters_from(weights, means, covariances, covariance_type)
     if counts.min() < MIN_COMPONENT_COUNT:  # rare: one check for all seeds first

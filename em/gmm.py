@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from ._validation import (
     feature_names_of,
     owned_read_only,
 )
+from .prior import ConjugatePrior, PriorParameters, prior_parameters
 from .scaling import Scaler, fit_scaler
 
 # Mean log-likelihoods per sample this close count as the same optimum: rounding, which the split
@@ -159,14 +161,7 @@ class GaussianMixtureModel:
     @property
     def n_parameters(self) -> int:
         """Free parameters: means, covariances and ``K - 1`` weights (scikit-learn's count)."""
-        k, d = self.n_components, self.n_features
-        covariance_parameters = {
-            "full": k * d * (d + 1) // 2,
-            "tied": d * (d + 1) // 2,
-            "diag": k * d,
-            "spherical": k,
-        }[self.covariance_type]
-        return covariance_parameters + k * d + k - 1
+        return n_free_parameters(self.covariance_type, self.n_components, self.n_features)
 
     def bic(self, X, *, n_jobs: int | None = None) -> float:
         """Bayesian information criterion on ``X`` (lower is better).
@@ -174,14 +169,40 @@ class GaussianMixtureModel:
         ``-2 log L + n_parameters log n_samples``; ``n_jobs`` as for :func:`fit_gmm`.
         """
         log_density = score_samples(self, X, n_jobs=n_jobs)
-        return float(-2.0 * log_density.sum() + self.n_parameters * np.log(len(log_density)))
+        return bic(float(log_density.mean()), len(log_density), self.n_parameters)
 
     def aic(self, X, *, n_jobs: int | None = None) -> float:
         """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2 n_parameters``.
 
         ``n_jobs`` as for :func:`fit_gmm`.
         """
-        return float(-2.0 * score_samples(self, X, n_jobs=n_jobs).sum() + 2.0 * self.n_parameters)
+        log_density = score_samples(self, X, n_jobs=n_jobs)
+        return aic(float(log_density.mean()), len(log_density), self.n_parameters)
+
+
+def covariance_parameters(covariance_type: str, n_features: int) -> int:
+    """Free parameters of one covariance: (d, d) symmetric for full and tied, d variances for
+    diag, one variance for spherical."""
+    return {"full": n_features * (n_features + 1) // 2, "tied": n_features * (n_features + 1) // 2,
+            "diag": n_features, "spherical": 1}[covariance_type]
+
+
+def n_free_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
+    """Free parameters of a K-component mixture: covariances (one shared for tied), means and
+    ``K - 1`` weights (scikit-learn's and mclust's count)."""
+    n_covariances = 1 if covariance_type == "tied" else n_components
+    return (n_covariances * covariance_parameters(covariance_type, n_features)
+            + n_components * n_features + n_components - 1)
+
+
+def bic(mean_log_likelihood: float, n_samples: int, n_parameters: int) -> float:
+    """``-2 n mean_log_likelihood + n_parameters log n`` (lower is better)."""
+    return float(-2.0 * n_samples * mean_log_likelihood + n_parameters * np.log(n_samples))
+
+
+def aic(mean_log_likelihood: float, n_samples: int, n_parameters: int) -> float:
+    """``-2 n mean_log_likelihood + 2 n_parameters`` (lower is better)."""
+    return float(-2.0 * n_samples * mean_log_likelihood + 2.0 * n_parameters)
 
 
 def fit_gmm(
@@ -199,6 +220,7 @@ def fit_gmm(
     standardize: bool = False,
     feature_names: Sequence[str] | None = None,
     n_jobs: int | None = None,
+    prior: ConjugatePrior | None = None,
 ) -> GaussianMixtureModel:
     """Fit a Gaussian mixture by EM, keeping the best of ``n_init`` starts.
 
@@ -240,6 +262,10 @@ def fit_gmm(
         available core): ``k`` threads in all. Worker threads share the blocks of samples (a
         small input is one block, done on the calling thread) and BLAS is held to one thread,
         process-wide, until the call returns. The fit is the same up to rounding.
+    prior : ConjugatePrior, optional
+        mclust's conjugate prior (:mod:`songmix.em.prior`), set from the (standardised)
+        samples: EM finds the posterior mode, and small components keep regular covariances.
+        The log-likelihood, BIC and AIC are those of that mode.
 
     Returns
     -------
@@ -274,6 +300,8 @@ def fit_gmm(
     features = Features.build(
         scaler.transform(samples) if scaler else samples, covariance_type, n_workers
     )
+    prior_values = (prior_parameters(prior, features.samples, n_components, covariance_type)
+                    if prior is not None else None)
     with managed_blas(n_jobs):
         states, start, failures = _starts(
             features,
@@ -284,6 +312,7 @@ def fit_gmm(
             random_state=random_state,
             covariance_type=covariance_type,
             reg_covar=reg_covar,
+            prior=prior_values,
         )
         final, runs = run_em(
             features,
@@ -293,6 +322,7 @@ def fit_gmm(
             tol=tol,
             max_iter=max_iter,
             reg_covar=reg_covar,
+            prior=prior_values,
         )
     final = final._replace(means=final.means + features.center)  # back to the caller's frame
     seeds = tuple(
@@ -332,6 +362,7 @@ def _starts(
     random_state: int | np.random.Generator | None,
     covariance_type: str,
     reg_covar: float,
+    prior: PriorParameters | None,
 ) -> tuple[list[int | None], MixtureParameters, list[str | None]]:
     """The seeds' random states (None for an explicit start), starting parameters, failures."""
     if initial is not None:
@@ -343,11 +374,12 @@ def _starts(
             covariance_type=covariance_type,
         )
         start, failures = explicit_start(
-            features, checked, covariance_type=covariance_type, reg_covar=reg_covar
+            features, checked, covariance_type=covariance_type, reg_covar=reg_covar, prior=prior
         )
         return [None], start, failures
     states = seed_states(random_state, n_init)
-    starter = {"kmeans++": kmeans_plusplus_start, "random": random_start}[init]
+    # The random start takes the data covariance, no M-step: the prior enters at the first.
+    starter = {"kmeans++": partial(kmeans_plusplus_start, prior=prior), "random": random_start}[init]
     start, failures = starter(
         features,
         n_components,
