@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
-from sklearn import metrics
 
-from songmix.analysis.agreement import contingency_table
+from songmix.analysis.agreement import agreement_from_tables, contingency_table
 from songmix.analysis.labels import label_pair_notes, validate_label_pair
 
 # Words for a feature whose cluster mean lies below / above the overall mean. Features not
@@ -79,7 +78,8 @@ class ClusteringComparison:
     ----------
     n_tracks, n_clusters_a, n_clusters_b : int
     ari, nmi, ami : float
-        ``sklearn.metrics`` scores (single-cluster conventions included).
+        As :func:`~songmix.analysis.agreement.agreement_from_tables` computes them (equal to
+        ``sklearn.metrics``, single-cluster conventions included).
     contingency : DataFrame of shape (n_clusters_a, n_clusters_b)
         Track counts; index = labels of a (named ``name_a``), columns = labels of b.
     matched_contingency : DataFrame
@@ -159,6 +159,7 @@ def compare_clusterings(
     """
     pair = validate_label_pair(labels_a, labels_b)
     table = contingency_table(pair)
+    scores = agreement_from_tables(table)
     rows, cols, matched = _matched_pairs(table, pair.classes_a, pair.classes_b)
     unmatched_rows = np.setdiff1d(np.arange(pair.n_clusters_a), rows)
     unmatched_cols = np.setdiff1d(np.arange(pair.n_clusters_b), cols)
@@ -174,9 +175,9 @@ def compare_clusterings(
         n_tracks=pair.n_tracks,
         n_clusters_a=pair.n_clusters_a,
         n_clusters_b=pair.n_clusters_b,
-        ari=float(metrics.adjusted_rand_score(pair.codes_a, pair.codes_b)),
-        nmi=float(metrics.normalized_mutual_info_score(pair.codes_a, pair.codes_b)),
-        ami=float(metrics.adjusted_mutual_info_score(pair.codes_a, pair.codes_b)),
+        ari=float(scores["ari"]),
+        nmi=float(scores["nmi"]),
+        ami=float(scores["ami"]),
         contingency=contingency,
         matched_contingency=matched_contingency,
         matched_pairs=matched,

@@ -81,7 +81,7 @@ from .selection import (
     selection_warnings,
     unsupported_reason,
 )
-from .stability import adjusted_rand_index, seed_labels, seed_stability
+from .stability import adjusted_rand_from_tables, adjusted_rand_index, seed_labels, seed_stability
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -94,6 +94,7 @@ __all__ = [
     "ModelSelection",
     "Scaler",
     "SeedFit",
+    "adjusted_rand_from_tables",
     "adjusted_rand_index",
     "aic",
     "bic",

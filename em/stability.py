@@ -13,10 +13,37 @@ from ._estep import most_probable
 from .gmm import GaussianMixtureModel, reduce_log_prob, seed_parameters
 
 
-def _pairs(counts: np.ndarray) -> float:
-    """Number of unordered pairs, ``sum(c (c - 1) / 2)``."""
-    counts = counts.astype(np.float64)
-    return float((counts * (counts - 1.0)).sum() / 2.0)
+def _pairs(counts: np.ndarray) -> np.ndarray:
+    """Number of unordered pairs, ``C(count, 2)``, elementwise (int64)."""
+    return counts * (counts - 1) // 2
+
+
+def adjusted_rand_from_tables(tables) -> np.ndarray:
+    """Adjusted Rand index of one or many contingency tables (Hubert & Arabie 1985).
+
+    Parameters
+    ----------
+    tables : array-like of int, shape (..., n_clusters_a, n_clusters_b)
+        Samples per (cluster a, cluster b); empty rows and columns are allowed.
+
+    Returns
+    -------
+    ari : ndarray of shape (...)
+        1 for identical partitions (both one cluster, or both all singletons, count as
+        identical, as in scikit-learn), about 0 for independent ones.
+    """
+    tables = np.asarray(tables, dtype=np.int64)
+    index = _pairs(tables).sum(axis=(-2, -1))
+    row_pairs = _pairs(tables.sum(axis=-1)).sum(axis=-1)
+    col_pairs = _pairs(tables.sum(axis=-2)).sum(axis=-1)
+    total_pairs = _pairs(tables.sum(axis=(-2, -1)))
+    # A single sample has no pairs; it is "identical" below, the max() only avoids 0/0.
+    expected = row_pairs.astype(np.float64) * col_pairs / np.maximum(total_pairs, 1)
+    maximum = (row_pairs + col_pairs) / 2.0
+    # max == expected only when both sides are one cluster or both all singletons: identical
+    # partitions. Tested in exact integers to avoid 0/0.
+    identical = (row_pairs == col_pairs) & ((row_pairs == 0) | (row_pairs == total_pairs))
+    return np.where(identical, 1.0, (index - expected) / np.where(identical, 1.0, maximum - expected))
 
 
 def adjusted_rand_index(labels_a, labels_b) -> float:
@@ -42,16 +69,7 @@ def adjusted_rand_index(labels_a, labels_b) -> float:
     _, codes_b = np.unique(b, return_inverse=True)
     contingency = np.zeros((codes_a.max(initial=-1) + 1, codes_b.max(initial=-1) + 1), dtype=np.int64)
     np.add.at(contingency, (codes_a, codes_b), 1)
-    index = _pairs(contingency)
-    pairs_a = _pairs(contingency.sum(axis=1))
-    pairs_b = _pairs(contingency.sum(axis=0))
-    total = _pairs(np.array([len(a)]))
-    expected = pairs_a * pairs_b / total if total else 0.0
-    maximum = (pairs_a + pairs_b) / 2.0
-    if maximum == expected:
-        # Both partitions trivial (one cluster, or all singletons) and equal up to naming.
-        return 1.0
-    return float((index - expected) / (maximum - expected))
+    return float(adjusted_rand_from_tables(contingency))
 
 
 def seed_labels(model: GaussianMixtureModel, X, *, n_jobs: int | None = None) -> np.ndarray:
