@@ -22,7 +22,8 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from songmix.sources.schema import PITCH_CLASSES, SPOTIFY_CLUSTER_FEATURES
+from songmix.audio.accuracy import TEMPO_TOLERANCE, key_score_matrix, tempo_accuracy
+from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 
 # Aubio columns playing each role in the direct comparison; callers pass their own mapping
 # if the extractor names them differently.
@@ -38,8 +39,6 @@ SPOTIFY_DIRECT_COLUMNS: tuple[str, ...] = ("tempo", "key", "mode", "loudness", "
 # Categorical Aubio columns: a pitch class is not a quantity a linear model can use.
 AUBIO_CATEGORICAL_COLUMNS: tuple[str, ...] = ("key", "mode")
 
-# Octave-style errors accepted by Acc2 (Gouyon et al. 2006): double, triple, half, third.
-TEMPO_FACTORS_ACC2: tuple[float, ...] = (1.0, 2.0, 3.0, 1 / 2, 1 / 3)
 RIDGE_ALPHAS: tuple[float, ...] = tuple(np.logspace(-3, 3, 13))
 _MODE_WORDS = {"major": 1, "minor": 0, "maj": 1, "min": 0}
 
@@ -317,22 +316,6 @@ def _modes(values: pd.Series, *, name: str) -> np.ndarray:
     return numeric
 
 
-def _key_score_matrix() -> np.ndarray:
-    """MIREX weighted key scores, ``[reference, estimate]`` over 24 keys (index pc + 12 * major)."""
-    names = [f"{pitch} {mode}" for mode in ("minor", "major") for pitch in PITCH_CLASSES]
-    return np.array([[mir_eval.key.weighted_score(ref, est) for est in names] for ref in names])
-
-
-def _tempo_accuracy(reference: np.ndarray, estimate: np.ndarray, *, factors, tolerance: float) -> tuple[float, int]:
-    """Share of tracks whose estimate is within ``tolerance`` of reference x some factor."""
-    valid = np.isfinite(reference) & np.isfinite(estimate) & (reference > 0) & (estimate > 0)
-    if not valid.any():
-        return np.nan, 0
-    scaled = reference[valid, None] * np.asarray(factors)[None, :]
-    hits = (np.abs(estimate[valid, None] - scaled) <= tolerance * scaled).any(axis=1)
-    return float(hits.mean()), int(valid.sum())
-
-
 def _category_agreement(reference: np.ndarray, estimate: np.ndarray, n_categories: int) -> tuple[float, float, int]:
     """Agreement rate, its expectation under independent marginals, and the pairs used."""
     valid = np.isfinite(reference) & np.isfinite(estimate)
@@ -349,7 +332,7 @@ def direct_agreement(
     aubio: pd.DataFrame,
     *,
     aubio_columns: Mapping[str, str] = AUBIO_DIRECT_COLUMNS,
-    tempo_tolerance: float = 0.04,
+    tempo_tolerance: float = TEMPO_TOLERANCE,
 ) -> DirectAgreement:
     """Compare what Spotify and Aubio both measure, track by track.
 
@@ -417,8 +400,11 @@ def direct_agreement(
     def add(measure: str, value: float, chance: float, n_pairs: int, description: str) -> None:
         rows.append({"measure": measure, "value": value, "chance": chance, "n_tracks": n_pairs, "description": description})
 
-    acc1, n_tempo = _tempo_accuracy(spotify_tempo, aubio_tempo, factors=(1.0,), tolerance=tempo_tolerance)
-    acc2, _ = _tempo_accuracy(spotify_tempo, aubio_tempo, factors=TEMPO_FACTORS_ACC2, tolerance=tempo_tolerance)
+    # A tempo of 0 is a placeholder (no beat), not an estimate: such tracks are left out.
+    timed = np.isfinite(spotify_tempo) & np.isfinite(aubio_tempo) & (spotify_tempo > 0) & (aubio_tempo > 0)
+    n_tempo = int(timed.sum())
+    acc1, acc2 = (tempo_accuracy(aubio_tempo[timed], spotify_tempo[timed], tolerance=tempo_tolerance)
+                  if n_tempo else (np.nan, np.nan))
     percent = f"{tempo_tolerance:.0%}"
     add("tempo_acc1", acc1, np.nan, n_tempo, f"tempo within {percent}")
     add("tempo_acc2", acc2, np.nan, n_tempo, f"tempo within {percent} allowing x2, x3, 1/2, 1/3")
@@ -428,7 +414,7 @@ def direct_agreement(
     key_rate, key_chance, n_key = _category_agreement(spotify_key, aubio_key, 12)
     add("key_agreement", key_rate, key_chance, n_key, "same key (pitch class)")
     full_key = np.isfinite(spotify_key) & np.isfinite(aubio_key) & np.isfinite(spotify_mode) & np.isfinite(aubio_mode)
-    scores = _key_score_matrix()
+    scores = key_score_matrix()
     reference = (spotify_key + 12 * spotify_mode)[full_key].astype(int)
     estimate = (aubio_key + 12 * aubio_mode)[full_key].astype(int)
     if full_key.any():

@@ -14,6 +14,7 @@ beat tracker as aubio's own documentation runs it, with no metrical-level choice
 
 from __future__ import annotations
 
+from functools import cache
 from typing import NamedTuple
 
 from pathlib import Path
@@ -41,7 +42,9 @@ class TempoAccuracy(NamedTuple):
     acc2: float
 
 
-def tempo_accuracy(estimated: np.ndarray, reference: np.ndarray) -> TempoAccuracy:
+def tempo_accuracy(
+    estimated: np.ndarray, reference: np.ndarray, *, tolerance: float = TEMPO_TOLERANCE
+) -> TempoAccuracy:
     """Tempo Acc1 and Acc2 of estimates against references.
 
     Parameters
@@ -50,11 +53,15 @@ def tempo_accuracy(estimated: np.ndarray, reference: np.ndarray) -> TempoAccurac
         Estimated tempi in BPM, finite and >= 0 (0 = no estimate).
     reference : array_like of shape (n_tracks,)
         True tempi in BPM, finite and > 0.
+    tolerance : float, keyword-only
+        Relative tolerance (0.04 = 4 %).
 
     Returns
     -------
     TempoAccuracy
     """
+    if not 0.0 < tolerance < 1.0:
+        raise ValueError(f"tolerance is relative (0.04 = 4 %), got {tolerance!r}")
     estimated = _as_vector(estimated, "estimated")
     reference = _as_vector(reference, "reference")
     _check_same_length(estimated, reference)
@@ -63,7 +70,7 @@ def tempo_accuracy(estimated: np.ndarray, reference: np.ndarray) -> TempoAccurac
     if np.any(reference <= 0):
         raise ValueError("reference tempi must be > 0 BPM; drop tracks without a true tempo")
     factors = np.asarray(TEMPO_FACTORS)[:, None]
-    within = np.abs(estimated - factors * reference) <= TEMPO_TOLERANCE * factors * reference
+    within = np.abs(estimated - factors * reference) <= tolerance * factors * reference
     return TempoAccuracy(acc1=float(within[0].mean()), acc2=float(within.any(axis=0).mean()))
 
 
@@ -158,6 +165,22 @@ def plain_aubio_tempo(path: str | Path) -> float:
     beats = [tracker.get_last_s() for hop in hops if tracker(hop)[0]]
     intervals = np.diff(beats)
     return float(60.0 / np.median(intervals)) if len(intervals) else 0.0
+
+
+@cache
+def key_score_matrix() -> np.ndarray:
+    """mir_eval's weighted key scores of every (reference, estimate) pair of the 24 keys.
+
+    Returns
+    -------
+    ndarray of shape (24, 24)
+        ``[reference, estimate]``, keys indexed ``pitch class + 12 * mode`` (mode 1 major).
+    """
+    keys = [key_string(pitch, mode) for mode in (0, 1) for pitch in range(12)]
+    scores = np.array([[mir_eval.key.weighted_score(reference, estimate) for estimate in keys]
+                       for reference in keys])
+    scores.flags.writeable = False
+    return scores
 
 
 def key_string(key: float, mode: float) -> str:
