@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from songmix.cli.options import db_path
+from songmix.cli.run import model_parameters
 
 
 def run_audio_dir(args: argparse.Namespace) -> int:
@@ -20,7 +21,7 @@ def run_audio_dir(args: argparse.Namespace) -> int:
         raise ValueError(f"--audio-dir {args.audio_dir} is not a folder")
     database = db_path(args)
     validate_path(database, for_writing=True)
-    parameters = dict(audio_dir=args.audio_dir, k=args.k, ks=args.ks, n_seeds=args.seeds,
+    parameters = dict(audio_dir=args.audio_dir, **model_parameters(args, ("aubio",)),
                       db_path=database, out_dir=args.out)
     if args.quiet:
         summary = audio_dir_pipeline(**parameters)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from songmix.cli.options import add_db_argument, db_path
-from songmix.cli.run import _k_range
+from songmix.cli.run import add_model_arguments, model_parameters
 
 NAME = "import-csv"
 HELP = ("load a Spotify-schema CSV data set (track_id/id, track_name/name, artists, the audio "
@@ -18,12 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None,
                         help="data set name; the run's source is csv:NAME (default: the file name)")
     parser.add_argument("--no-fit", action="store_true", help="only load; do not fit mixtures")
-    parser.add_argument("--k", type=int, default=None,
-                        help="number of clusters to use (default: the k with the lowest BIC)")
-    parser.add_argument("--ks", type=_k_range, default=list(range(2, 11)),
-                        help="k to fit for the BIC curve, e.g. 2-10 (default) or 2,4,8")
-    parser.add_argument("--seeds", type=int, default=10, help="EM seeds per k (default 10)")
+    add_model_arguments(parser, ("spotify",))
     add_db_argument(parser)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the report (default $SONGMIX_OUT_DIR or ./songmix-out)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
     validate_path(database, for_writing=True)
     # Checked before Prefect starts (seconds): a file with missing columns fails at once.
     read_csv_header(args.file)
-    summary = import_csv_run(path=args.file, name=args.name, fit=not args.no_fit, k=args.k, ks=args.ks,
-                             n_seeds=args.seeds, db_path=database)
+    summary = import_csv_run(path=args.file, name=args.name, fit=not args.no_fit,
+                             **model_parameters(args, ("spotify",)), db_path=database, out_dir=args.out)
     print(summary.as_text())
     return 0

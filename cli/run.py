@@ -26,6 +26,36 @@ def _k_range(text: str) -> list[int]:
     return ks
 
 
+def _names(text: str) -> list[str]:
+    """``energy,valence,tempo`` → a list of feature names."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, feature_sets: tuple[str, ...]) -> None:
+    """How the mixtures are fitted: k, covariance type, prior, features (run and import-csv)."""
+    from songmix.tasks.options import AUTO_COVARIANCE, COVARIANCE_CHOICES, DEFAULT_KS, DEFAULT_SEEDS
+
+    parser.add_argument("--k", type=int, default=None,
+                        help="number of clusters to use (default: the k with the lowest BIC)")
+    parser.add_argument("--ks", type=_k_range, default=DEFAULT_KS,
+                        help=f"k to compare by BIC, e.g. 2-10 (default {min(DEFAULT_KS)}-{max(DEFAULT_KS)}) or 2,4,8")
+    parser.add_argument("--covariance", choices=COVARIANCE_CHOICES, default=AUTO_COVARIANCE,
+                        dest="covariance_type",
+                        help="covariance structure of the mixture components; auto (default) compares "
+                        "full, tied, diag and spherical by BIC together with k, as R's mclust does. "
+                        "Pairs with more covariance parameters than tracks to estimate them are left "
+                        "out (model_selection lists them and why)")
+    parser.add_argument("--prior", action="store_true",
+                        help="fit under mclust's conjugate prior (priorControl): small clusters keep "
+                        "regular covariances, so no (covariance, k) pair is left out")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                        help=f"EM seeds per covariance type and k (default {DEFAULT_SEEDS})")
+    for feature_set in feature_sets:
+        parser.add_argument(f"--{feature_set}-features", type=_names, default=None, metavar="A,B,...",
+                            help=f"features of the {feature_set} model, comma-separated (default: "
+                            f"every {feature_set} clustering feature; a wrong name lists them)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", choices=("demo", "spotify"), default="demo",
                         help="demo: built-in catalog served on loopback (default); spotify: the "
@@ -34,11 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--playlist", default=None, metavar="ID_OR_URL",
                         help="with --source spotify: take this playlist's tracks instead of the year search")
     parser.add_argument("--tracks", type=int, default=1000, help="number of tracks (default 1000)")
-    parser.add_argument("--k", type=int, default=None,
-                        help="number of clusters to use (default: the k with the lowest BIC)")
-    parser.add_argument("--ks", type=_k_range, default=list(range(2, 11)),
-                        help="k to fit for the BIC curve, e.g. 2-10 (default) or 2,4,8")
-    parser.add_argument("--seeds", type=int, default=10, help="EM seeds per k (default 10)")
+    add_model_arguments(parser, ("spotify", "aubio"))
     parser.add_argument("--demo-groups", type=int, default=6,
                         help="genre-like groups in the demo catalog (default 6)")
     add_db_argument(parser)
@@ -50,6 +76,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-dir", type=Path, default=None, metavar="DIR",
                         help="cluster your own MP3/WAV/FLAC/OGG files under DIR by their Aubio "
                         "features instead (no Spotify side; compared with DIR/truth.csv if present)")
+
+
+def model_parameters(args: argparse.Namespace, feature_sets: tuple[str, ...]) -> dict:
+    """The flow parameters of :func:`add_model_arguments`, checked before any run starts."""
+    from songmix.tasks.options import ModelOptions
+
+    features = {name: getattr(args, f"{name}_features") for name in feature_sets}
+    ModelOptions(ks=args.ks, fixed_k=args.k, n_seeds=args.seeds, covariance_type=args.covariance_type,
+                 prior=args.prior, features=features)  # raises ValueError for a bad option
+    return dict(k=args.k, ks=args.ks, n_seeds=args.seeds, covariance_type=args.covariance_type,
+                prior=args.prior, **{f"{name}_features": wanted for name, wanted in features.items()})
 
 
 def main(args: argparse.Namespace) -> int:
@@ -70,7 +107,7 @@ def main(args: argparse.Namespace) -> int:
     database = db_path(args)
     validate_path(database, for_writing=True)
     parameters = dict(source=args.source, year=args.year, n_tracks=args.tracks,
-                      playlist=args.playlist, k=args.k, ks=args.ks, n_seeds=args.seeds,
+                      playlist=args.playlist, **model_parameters(args, ("spotify", "aubio")),
                       demo_groups=args.demo_groups, db_path=database, data_dir=args.data_dir,
                       out_dir=args.out)
     if args.quiet:

@@ -362,7 +362,9 @@ def selection_warnings(selection: ModelSelection) -> list[str]:
     sizes = model.weights * selection.n_samples
     small = [(component, size) for component, size in enumerate(sizes) if size < own]
     if small:
-        listed = ", ".join(f"{component} ({size:.1f})" for component, size in small)
-        warnings.append(f"{len(small)} of {k} components hold fewer samples than their {own} "
-                        f"parameters (component: samples): {listed}")
+        held = [size for _, size in small]
+        spread = f"{min(held):.0f}" if len(small) == 1 else f"{min(held):.0f}-{max(held):.0f}"
+        which = "" if len(small) == k else f" ({', '.join(str(component) for component, _ in small)})"
+        warnings.append(f"{len(small)} of {k} components{which} hold fewer samples ({spread}) than the "
+                        f"{own} parameters each estimates: their covariances rest on few samples")
     return warnings

@@ -14,27 +14,21 @@ import pandas as pd
 from prefect import flow
 from prefect.runtime import flow_run
 
-from songmix.audio.features import AUBIO_CLUSTER_FEATURES, unfit_for_clustering
+from songmix.audio.features import unfit_for_clustering
 from songmix.audio.folder import TRACK_ID_PREFIX, FolderFile, list_audio_files, read_truth
-from songmix.flows.pipeline import DEFAULT_KS, ks_to_fit, validate_parameters
+from songmix.flows.pipeline import validate_parameters
 from songmix.flows.progress import stage
-from songmix.flows.reporting import RunSummary, publish_summary
+from songmix.flows.reporting import AGREEMENT_RESAMPLES, RunSummary, fitted_summary, publish_run
 from songmix.flows.settings import default_db_path, default_out_dir
 from songmix.flows.stages import extract_features
 from songmix.tasks.audio import measure_plain_aubio_tempo
-from songmix.tasks.compare import (
-    figure_inputs,
-    measure_agreement,
-    measure_extractor_accuracy,
-    render_plots,
-    save_plots,
-)
+from songmix.tasks.compare import measure_agreement, measure_extractor_accuracy
 from songmix.tasks.modeling import MixtureFits, fit_mixtures
+from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_SEEDS, ModelOptions
 from songmix.warehouse import records
 from songmix.warehouse.store import Warehouse
 
 SOURCE = "audio-dir"
-AGREEMENT_RESAMPLES = 1000
 
 
 
@@ -43,8 +37,10 @@ def audio_dir_pipeline(
     audio_dir: Path,
     k: int | None = None,
     ks: list[int] = DEFAULT_KS,
-    n_seeds: int = 10,
-    covariance_type: str = "full",
+    n_seeds: int = DEFAULT_SEEDS,
+    covariance_type: str = AUTO_COVARIANCE,
+    prior: bool = False,
+    aubio_features: list[str] | None = None,
     random_state: int = 0,
     db_path: Path | None = None,
     out_dir: Path | None = None,
@@ -54,20 +50,20 @@ def audio_dir_pipeline(
     files = list_audio_files(audio_dir)
     truth = read_truth(audio_dir)
     validate_parameters(n_tracks=len(files), k=k, ks=ks, n_seeds=n_seeds)
+    options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
+                           prior=prior, random_state=random_state, features={"aubio": aubio_features})
     warehouse = Warehouse(db_path)
     run_id = str(flow_run.get_id() or "local")
     parameters = dict(audio_dir=str(Path(audio_dir).resolve()), k=k, ks=ks, n_seeds=n_seeds,
-                      covariance_type=covariance_type, random_state=random_state)
+                      covariance_type=covariance_type, prior=prior,
+                      features={"aubio": options.features["aubio"]}, random_state=random_state)
     with warehouse.recording_run(run_id, source=SOURCE, parameters=parameters,
                                  flow_run_id=flow_run.get_id()):
         track_ids = collect_files(warehouse, run_id, files)
         extract_features(warehouse, run_id, track_ids)
-        fits = cluster_aubio(warehouse, run_id, track_ids, ks=ks_to_fit(ks, k),
-                             fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
-                             random_state=random_state)
-        summary = compare_with_truth(warehouse, run_id, track_ids, fits, truth, out_dir=out_dir)
-    publish_summary(summary)
-    return summary
+        fits = cluster_aubio(warehouse, run_id, track_ids, options)
+        summary = compare_with_truth(warehouse, run_id, track_ids, fits, truth)
+    return publish_run(warehouse, summary, None, out_dir=out_dir)
 
 
 @flow(name="collect-audio-files")
@@ -89,39 +85,31 @@ def collect_files(warehouse: Warehouse, run_id: str, files: list[FolderFile]) ->
 
 @flow(name="fit-aubio-mixtures")
 def cluster_aubio(
-    warehouse: Warehouse,
-    run_id: str,
-    track_ids: list[str],
-    *,
-    ks: list[int],
-    fixed_k: int | None,
-    n_seeds: int,
-    covariance_type: str,
-    random_state: int,
+    warehouse: Warehouse, run_id: str, track_ids: list[str], options: ModelOptions
 ) -> MixtureFits | None:
-    """EM over every k and seed on the Aubio features of the files that have a tempo.
+    """Model selection over covariance types and k on the Aubio features of the files that
+    have a tempo.
 
     Files without one (``no_beat``, silence) are left out with the reason in
     ``item_failures`` (stage ``fit``); a mixture that cannot be fitted is recorded there too
     (item ``aubio``) and the run goes on without a clustering.
     """
-    frame = warehouse.aubio_feature_frame(track_ids)[list(AUBIO_CLUSTER_FEATURES)]
+    frame = warehouse.aubio_feature_frame(track_ids)
     failures = unfit_for_clustering(frame["tempo"].to_dict())
-    kept = frame.drop(index=list(failures))
-    progress = stage("mixture fits", len(ks) * n_seeds)
+    kept = frame.drop(index=list(failures))[options.features["aubio"]]
+    progress = stage("mixture fits", options.n_fits)
     matrix = kept.to_numpy(dtype=float)
     fits = None
     try:
-        fits = fit_mixtures("aubio", matrix, list(kept.columns), ks,
-                            fixed_k=fixed_k, n_seeds=n_seeds, covariance_type=covariance_type,
-                            random_state=random_state)
+        fits = fit_mixtures("aubio", matrix, list(kept.columns), options)
     except ValueError as error:
         failures["aubio"] = str(error)
     else:
-        warehouse.write(records.mixture_rows(run_id, fits, matrix, list(kept.index)))
+        warehouse.write(records.mixture_rows(run_id, fits, matrix, list(kept.index),
+                                             frame.loc[kept.index, "extractor_version"]))
     warehouse.write({"item_failures": records.failure_rows(run_id, "fit", failures, records.utc_now())})
-    progress.advance(len(ks) * n_seeds)
-    progress.finish(f"aubio: k={fits.chosen_k} on {len(kept)} files" if fits else
+    progress.advance(options.n_fits)
+    progress.finish(f"aubio: {fits.covariance_type} k={fits.chosen_k} on {len(kept)} files" if fits else
                     f"aubio failed: {failures['aubio']}")
     return fits
 
@@ -133,12 +121,10 @@ def compare_with_truth(
     track_ids: list[str],
     fits: MixtureFits | None,
     truth: pd.DataFrame | None,
-    *,
-    out_dir: Path,
 ) -> RunSummary:
-    """Extractor accuracy and agreement of the clustering with the truth's groups, stored;
-    the plots of the fit."""
-    progress = stage("comparison", 3)
+    """Extractor accuracy and agreement of the clustering with the truth's groups, stored
+    (the report draws them)."""
+    progress = stage("comparison", 2)
     features = warehouse.aubio_feature_frame(track_ids)
     fitted_ids = warehouse.fitted_track_ids(run_id)
     notes = ["audio-dir run: no Spotify side, the Aubio clustering is compared with truth.csv"
@@ -160,17 +146,11 @@ def compare_with_truth(
             tables[name] = rows
     progress.advance()
     warehouse.write(tables)
-    plots = {} if fits is None else save_plots(render_plots(figure_inputs(
-        {"aubio": fits}, {"aubio": features.loc[fitted_ids, list(fits.scaler.feature_names)]},
-        None, warehouse.fit_curves(run_id), None, None)), out_dir)
-    progress.advance()
-    summary = RunSummary(
-        run_id=run_id, n_tracks=len(fitted_ids),
-        chosen_k={"aubio": fits.chosen_k} if fits else {},
+    summary = fitted_summary(
+        warehouse, run_id, {"aubio": fits} if fits else {}, len(fitted_ids),
         agreement=({f"aubio vs truth ({len(grouped)} files)": agreement.uncertainty.to_frame()}
                    if agreement else {}),
         extractor_accuracy={m: v for m, v in accuracy.items() if m != "n_tracks"},
-        plots=plots,
         notes=tuple(notes) + (agreement.uncertainty.notes if agreement else ()),
     )
     progress.finish(", ".join(f"{m} {v:.2f}" for m, v in summary.extractor_accuracy.items())

@@ -18,25 +18,23 @@ import pandas as pd
 from prefect import flow
 from prefect.runtime import flow_run
 
-from songmix.flows.pipeline import ks_to_fit
 from songmix.flows.progress import stage
-from songmix.flows.reporting import AGREEMENT_RESAMPLES
+from songmix.flows.reporting import AGREEMENT_RESAMPLES, RunSummary, fitted_summary, publish_run
 from songmix.sources.csv_import import read_spotify_csv
-from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 from songmix.tasks.compare import measure_agreement
 from songmix.tasks.modeling import fit_mixtures
+from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_SEEDS, ModelOptions
 from songmix.warehouse import records
 from songmix.warehouse.source_reads import run_genres
 from songmix.warehouse.store import Warehouse
 
 CSV_SOURCE_PREFIX = "csv:"
-DEFAULT_KS = list(range(2, 11))
 
 
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What an import loaded and, when fitted, how its clustering relates to the genres.
+    """What an import loaded and, when fitted, what its clustering found.
 
     Attributes
     ----------
@@ -47,10 +45,8 @@ class ImportSummary:
         Rows stored, rows sent to ``rejected_rows``.
     rejection_reasons : dict
         Most frequent first reasons of rejected rows -> how many rows gave them.
-    chosen_k : int or None
-        The k the Spotify-side EM chose (``None`` when not fitted).
-    genre_agreement : pandas.DataFrame or None
-        ARI, NMI, AMI of the clustering with the genres (value, interval, chance, p-value).
+    clustering : RunSummary or None
+        The Spotify-side model and its agreement with the genres (``None`` when not fitted).
     """
 
     run_id: str
@@ -58,19 +54,14 @@ class ImportSummary:
     n_loaded: int
     n_rejected: int
     rejection_reasons: dict[str, int]
-    chosen_k: int | None = None
-    genre_agreement: pd.DataFrame | None = None
+    clustering: RunSummary | None = None
 
     def as_text(self) -> str:
         lines = [f"run {self.run_id} ({self.source}): {self.n_loaded} tracks loaded, "
                  f"{self.n_rejected} rows rejected (see the rejected_rows table)"]
         lines += [f"  rejected: {count} x {reason}" for reason, count in self.rejection_reasons.items()]
-        if self.chosen_k is not None:
-            lines.append(f"  spotify features: k = {self.chosen_k}")
-        if self.genre_agreement is not None:
-            table = self.genre_agreement
-            lines.append(f"  spotify vs genre (truth)  ARI {table.loc['ari', 'value']:.3f}  "
-                         f"NMI {table.loc['nmi', 'value']:.3f}  AMI {table.loc['ami', 'value']:.3f}")
+        if self.clustering is not None:
+            lines.append(self.clustering.as_text())
         return "\n".join(lines)
 
 
@@ -81,10 +72,13 @@ def import_csv_run(
     fit: bool = True,
     k: int | None = None,
     ks: list[int] = DEFAULT_KS,
-    n_seeds: int = 10,
-    covariance_type: str = "full",
+    n_seeds: int = DEFAULT_SEEDS,
+    covariance_type: str = AUTO_COVARIANCE,
+    prior: bool = False,
+    spotify_features: list[str] | None = None,
     random_state: int = 0,
     db_path: Path | None = None,
+    out_dir: Path | None = None,
 ) -> ImportSummary:
     """Load a Spotify-schema CSV as a run of source ``csv:<name>`` and optionally cluster it.
 
@@ -92,14 +86,17 @@ def import_csv_run(
     required columns raise :class:`~songmix.sources.csv_import.CsvSchemaError` and nothing is
     written.
     """
-    from songmix.flows.settings import default_db_path
+    from songmix.flows.settings import default_db_path, default_out_dir
 
+    options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
+                           prior=prior, random_state=random_state, features={"spotify": spotify_features})
     dataset = read_spotify_csv(Path(path))
     source = CSV_SOURCE_PREFIX + (name or Path(path).stem)
     warehouse = Warehouse(db_path or default_db_path())
     run_id = str(flow_run.get_id() or "local")
     parameters = dict(path=str(path), name=name, fit=fit, k=k, ks=ks, n_seeds=n_seeds,
-                      covariance_type=covariance_type, random_state=random_state)
+                      covariance_type=covariance_type, prior=prior,
+                      features={"spotify": options.features["spotify"]}, random_state=random_state)
     with warehouse.recording_run(run_id, source=source, parameters=parameters,
                                  flow_run_id=flow_run.get_id()):
         loaded_at = records.utc_now()
@@ -114,40 +111,31 @@ def import_csv_run(
         summary = ImportSummary(
             run_id=run_id, source=source, n_loaded=len(dataset.tracks), n_rejected=len(dataset.rejected),
             rejection_reasons=dataset.rejected["reason"].str.split("; ").str[0].value_counts().head(5).to_dict())
-        if fit:
-            chosen_k, agreement = cluster_spotify_side(
-                warehouse, run_id, list(dataset.tracks["track_id"]), ks=ks_to_fit(ks, k),
-                fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type, random_state=random_state)
-            summary = dataclasses.replace(summary, chosen_k=chosen_k, genre_agreement=agreement)
-    return summary
+        clustering = (cluster_spotify_side(warehouse, run_id, list(dataset.tracks["track_id"]), options)
+                      if fit else None)
+    if clustering is None:
+        return summary
+    return dataclasses.replace(summary, clustering=publish_run(
+        warehouse, clustering, None, out_dir=out_dir or default_out_dir()))
 
 
 @flow(name="cluster-spotify-side")
 def cluster_spotify_side(
-    warehouse: Warehouse,
-    run_id: str,
-    track_ids: list[str],
-    *,
-    ks: list[int],
-    fixed_k: int | None,
-    n_seeds: int,
-    covariance_type: str,
-    random_state: int,
-) -> tuple[int, pd.DataFrame | None]:
-    """EM on the stored Spotify-style features of ``track_ids``, scored against their genres.
+    warehouse: Warehouse, run_id: str, track_ids: list[str], options: ModelOptions
+) -> RunSummary:
+    """Model selection on the stored Spotify-style features of ``track_ids``, scored against
+    their genres.
 
-    For runs without audio (CSV imports): the ``spotify`` feature set only. Returns the
-    chosen k and the agreement table with the genres (``None`` without a genre column).
+    For runs without audio (CSV imports): the ``spotify`` feature set only; without a genre
+    column there is nothing to score against.
     """
-    frame = warehouse.spotify_feature_frame(track_ids)[list(SPOTIFY_CLUSTER_FEATURES)]
+    frame = warehouse.spotify_feature_frame(track_ids)[options.features["spotify"]]
     fitted_ids = list(frame.index)
-    progress = stage("mixture fits", len(ks) * n_seeds)
+    progress = stage("mixture fits", options.n_fits)
     matrix = frame.to_numpy(dtype=float)
-    fits = fit_mixtures("spotify", matrix, list(frame.columns), ks,
-                        fixed_k=fixed_k, n_seeds=n_seeds, covariance_type=covariance_type,
-                        random_state=random_state)
+    fits = fit_mixtures("spotify", matrix, list(frame.columns), options)
     tables = records.mixture_rows(run_id, fits, matrix, fitted_ids)
-    progress.finish(f"spotify: k={fits.chosen_k}")
+    progress.finish(f"spotify: {fits.covariance_type} k={fits.chosen_k}")
     genres = run_genres(warehouse, run_id).reindex(fitted_ids)
     labelled = genres.notna().to_numpy()
     agreement = None
@@ -156,8 +144,10 @@ def cluster_spotify_side(
         genre_codes, _ = pd.factorize(genres[labelled])
         # Stored as the run's "truth": the same place the demo's generating groups go.
         measured = measure_agreement("spotify", fits.labels()[labelled], "truth", genre_codes,
-                                     n_resamples=AGREEMENT_RESAMPLES, random_state=random_state)
+                                     n_resamples=AGREEMENT_RESAMPLES, random_state=options.random_state)
         tables |= records.agreement_rows(run_id, measured)
-        agreement = measured.uncertainty.to_frame()
+        agreement = {"spotify vs genre (truth)": measured.uncertainty.to_frame()}
     warehouse.write(tables)
-    return fits.chosen_k, agreement
+    return fitted_summary(warehouse, run_id, {"spotify": fits}, len(fitted_ids), agreement=agreement or {},
+                          notes=() if agreement else ("the data set has no genre column: nothing to "
+                                                      "compare the clustering with",))

@@ -25,10 +25,9 @@ from songmix.flows.stages import (
     extract_features,
 )
 from songmix.sources.connect import open_source
+from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_SEEDS, ModelOptions
 from songmix.warehouse.run_lock import one_run_at_a_time
 from songmix.warehouse.store import Warehouse
-
-DEFAULT_KS = list(range(2, 11))
 
 
 @flow(name="songmix-pipeline", log_prints=True)
@@ -40,8 +39,11 @@ def pipeline(
     playlist: str | None = None,
     k: int | None = None,
     ks: list[int] = DEFAULT_KS,
-    n_seeds: int = 10,
-    covariance_type: str = "full",
+    n_seeds: int = DEFAULT_SEEDS,
+    covariance_type: str = AUTO_COVARIANCE,
+    prior: bool = False,
+    spotify_features: list[str] | None = None,
+    aubio_features: list[str] | None = None,
     random_state: int = 0,
     demo_groups: int = 6,
     demo_audio_mismatch: bool = False,
@@ -53,14 +55,20 @@ def pipeline(
 
     Parameters are stored in plain text by Prefect and in ``runs.parameters``: credentials
     never pass through here (they come from the environment or Prefect Secret blocks).
+    ``covariance_type``, ``prior`` and the feature lists: see
+    :class:`~songmix.tasks.modeling.ModelOptions`.
     """
     db_path, data_dir, out_dir = (db_path or default_db_path(), data_dir or default_data_dir(),
                                   out_dir or default_out_dir())
     validate_parameters(n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds, demo_groups=demo_groups)
+    options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
+                           prior=prior, random_state=random_state,
+                           features={"spotify": spotify_features, "aubio": aubio_features})
     warehouse = Warehouse(db_path)
     run_id = str(flow_run.get_id() or "local")
     parameters = dict(source=source, year=year, n_tracks=n_tracks, playlist=playlist, k=k, ks=ks,
-                      n_seeds=n_seeds, covariance_type=covariance_type, random_state=random_state,
+                      n_seeds=n_seeds, covariance_type=covariance_type, prior=prior,
+                      features=options.features, random_state=random_state,
                       demo_groups=demo_groups, demo_audio_mismatch=demo_audio_mismatch)
     with warehouse.recording_run(run_id, source=source, parameters=parameters,
                                  flow_run_id=flow_run.get_id()):
@@ -73,18 +81,10 @@ def pipeline(
             collect_spotify_features(warehouse, run_id, tracks_source, track_ids)
             collect_audio(warehouse, run_id, tracks_source, tracks, data_dir / "audio")
         extract_features(warehouse, run_id, track_ids)
-        fits = cluster(warehouse, run_id, track_ids, ks=ks_to_fit(ks, k),
-                       fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
-                       random_state=random_state)
-        summary = compare(warehouse, run_id, track_ids, fits, out_dir=out_dir)
+        fits = cluster(warehouse, run_id, track_ids, options)
+        summary = compare(warehouse, run_id, track_ids, fits)
         drifts = drift(warehouse, run_id, source=source)
-    publish_run(summary, drifts)
-    return summary
-
-
-def ks_to_fit(ks: list[int], k: int | None) -> list[int]:
-    """The k to fit: every k of ``ks``, and a k the user fixed, in increasing order."""
-    return sorted(set(ks) | ({k} if k else set()))
+    return publish_run(warehouse, summary, drifts, out_dir=out_dir)
 
 
 def validate_parameters(

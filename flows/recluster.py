@@ -14,10 +14,11 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from songmix.flows.drift import drift
-from songmix.flows.pipeline import DEFAULT_KS, ks_to_fit, validate_parameters
+from songmix.flows.pipeline import validate_parameters
 from songmix.flows.reporting import RunSummary, compare, publish_run
 from songmix.flows.settings import default_db_path, default_out_dir
 from songmix.flows.stages import cluster
+from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_SEEDS, ModelOptions
 from songmix.warehouse.connection import validate_path
 from songmix.warehouse.drift_reads import latest_completed_run, run_source, run_track_ids
 from songmix.warehouse.run_lock import one_run_at_a_time
@@ -30,8 +31,11 @@ def recluster(
     from_run_id: str | None = None,
     k: int | None = None,
     ks: list[int] = DEFAULT_KS,
-    n_seeds: int = 10,
-    covariance_type: str = "full",
+    n_seeds: int = DEFAULT_SEEDS,
+    covariance_type: str = AUTO_COVARIANCE,
+    prior: bool = False,
+    spotify_features: list[str] | None = None,
+    aubio_features: list[str] | None = None,
     random_state: int = 0,
     db_path: Path | None = None,
     out_dir: Path | None = None,
@@ -53,15 +57,16 @@ def recluster(
         raise ValueError(f"{db_path} holds no completed run to re-cluster; run `songmix run` first")
     source, track_ids = run_source(warehouse, from_run_id), run_track_ids(warehouse, from_run_id)
     validate_parameters(n_tracks=max(len(track_ids), 1), k=k, ks=ks, n_seeds=n_seeds)
+    options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
+                           prior=prior, random_state=random_state,
+                           features={"spotify": spotify_features, "aubio": aubio_features})
     run_id = str(flow_run.get_id() or "local")
     parameters = dict(reclustered_from=from_run_id, k=k, ks=ks, n_seeds=n_seeds,
-                      covariance_type=covariance_type, random_state=random_state)
+                      covariance_type=covariance_type, prior=prior, features=options.features,
+                      random_state=random_state)
     with warehouse.recording_run(run_id, source=source, parameters=parameters,
                                  flow_run_id=flow_run.get_id()):
-        fits = cluster(warehouse, run_id, track_ids, ks=ks_to_fit(ks, k),
-                       fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
-                       random_state=random_state)
-        summary = compare(warehouse, run_id, track_ids, fits, out_dir=out_dir)
+        fits = cluster(warehouse, run_id, track_ids, options)
+        summary = compare(warehouse, run_id, track_ids, fits)
         drifts = drift(warehouse, run_id, source=source)
-    publish_run(summary, drifts)
-    return summary
+    return publish_run(warehouse, summary, drifts, out_dir=out_dir)

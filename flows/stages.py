@@ -14,12 +14,11 @@ import pandas as pd
 from prefect import flow
 from prefect.futures import PrefectFuture, as_completed
 
-from songmix.audio.features import AUBIO_CLUSTER_FEATURES, EXTRACTOR_VERSION, unfit_for_clustering
+from songmix.audio.features import EXTRACTOR_VERSION, unfit_for_clustering
 from songmix.flows.executors import api_for_workers, configured_executor, extraction_task_runner
 from songmix.flows.progress import StageProgress, stage
 from songmix.sources.connect import SourceConnection
 from songmix.sources.http import InterruptibleThreadPoolTaskRunner
-from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 from songmix.sources.spotify import (
     SEARCH_MAX_RESULTS,
     SEARCH_PAGE_LIMIT,
@@ -30,6 +29,7 @@ from songmix.sources.spotify import (
 from songmix.tasks.audio import extract_aubio_features
 from songmix.tasks.previews import count_refused, download_previews_with_fallback
 from songmix.tasks.modeling import MixtureFits, fit_mixtures
+from songmix.tasks.options import ModelOptions
 from songmix.tasks.spotify import fetch_audio_features_batch, fetch_playlist, fetch_search_pages
 from songmix.warehouse import records
 from songmix.warehouse.source_reads import fresh_search_pages
@@ -301,41 +301,33 @@ def extract_features(warehouse: Warehouse, run_id: str, track_ids: list[str]) ->
 
 @flow(name="fit-mixtures")
 def cluster(
-    warehouse: Warehouse,
-    run_id: str,
-    track_ids: list[str],
-    *,
-    ks: list[int],
-    fixed_k: int | None,
-    n_seeds: int,
-    covariance_type: str,
-    random_state: int,
+    warehouse: Warehouse, run_id: str, track_ids: list[str], options: ModelOptions
 ) -> dict[str, MixtureFits]:
-    """EM over every k and seed, on Spotify's features and on Aubio's, for the same tracks."""
+    """Model selection over covariance types and k, on Spotify's features and on Aubio's,
+    for the same tracks."""
     aubio = warehouse.aubio_feature_frame(track_ids)
     # Clips with no beat carry placeholder values the mixture must not fit.
     unfit = unfit_for_clustering(aubio["tempo"].to_dict())
     frames = {
-        "spotify": warehouse.spotify_feature_frame(track_ids)[list(SPOTIFY_CLUSTER_FEATURES)],
-        "aubio": aubio.drop(index=list(unfit))[list(AUBIO_CLUSTER_FEATURES)],
+        "spotify": warehouse.spotify_feature_frame(track_ids)[options.features["spotify"]],
+        "aubio": aubio.drop(index=list(unfit))[options.features["aubio"]],
     }
     common = [t for t in track_ids if t in frames["spotify"].index and t in frames["aubio"].index]
     require_usable_tracks(run_id, len(track_ids), {name: len(frame) for name, frame in frames.items()}, len(common))
-    progress = stage("mixture fits", 2 * len(ks) * n_seeds)
+    progress = stage("mixture fits", 2 * options.n_fits)
     fits: dict[str, MixtureFits] = {}
     failures: dict[str, str] = {}
     for feature_set, frame in frames.items():
         matrix = frame.loc[common].to_numpy(dtype=float)
-        future = fit_mixtures.submit(
-            feature_set, matrix, list(frame.columns), ks, fixed_k=fixed_k, n_seeds=n_seeds,
-            covariance_type=covariance_type, random_state=random_state)
-        result = _results([future], progress, [len(ks) * n_seeds])[0]
+        future = fit_mixtures.submit(feature_set, matrix, list(frame.columns), options)
+        result = _results([future], progress, [options.n_fits])[0]
         if isinstance(result, ValueError):
             failures[feature_set] = str(result)
             continue
         fits[feature_set] = _raise_if_failed(result)
-        warehouse.write(records.mixture_rows(run_id, fits[feature_set], matrix, common))
+        versions = aubio.loc[common, "extractor_version"] if feature_set == "aubio" else ()
+        warehouse.write(records.mixture_rows(run_id, fits[feature_set], matrix, common, versions))
     warehouse.write({"item_failures": records.failure_rows(run_id, "fit", failures | unfit, records.utc_now())})
-    progress.finish(", ".join(f"{name}: k={f.chosen_k}" for name, f in fits.items())
+    progress.finish(", ".join(f"{name}: {f.covariance_type} k={f.chosen_k}" for name, f in fits.items())
                     + "".join(f"; {name} failed: {why}" for name, why in failures.items()))
     return fits

@@ -1,43 +1,64 @@
-"""The task that fits Gaussian mixtures with songmix's own EM."""
+"""The task that fits Gaussian mixtures with songmix's own EM (options: :mod:`songmix.tasks.options`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
-from songmix.em import GaussianMixtureModel, KSelection, Scaler, predict_proba, select_k, seed_stability
-
+from songmix.em import (
+    ConjugatePrior,
+    GaussianMixtureModel,
+    ModelSelection,
+    Scaler,
+    predict_proba,
+    score_samples,
+    seed_stability,
+    select_model,
+    selection_warnings,
+)
+from songmix.tasks.options import ModelOptions
 
 @dataclass(frozen=True)
 class MixtureFits:
-    """Every k fitted on one feature set.
+    """The model selection of one feature set, and its chosen covariance type at every k.
 
     Attributes
     ----------
     feature_set : str
         ``"spotify"`` or ``"aubio"``.
-    selection : KSelection
-        BIC and AIC per k (``inf`` where every seed failed) and why a k failed.
+    selection : ModelSelection
+        BIC per (covariance type, k), the pairs left out and why.
     models : dict[int, GaussianMixtureModel]
-        Best model per k that could be fitted; each carries the scaler that standardized
-        its input and applies it to raw features.
+        Best model of the chosen covariance type per k that could be fitted; each carries
+        the scaler that standardized its input and applies it to raw features.
     probabilities : dict[int, ndarray of shape (n_samples, k)]
         Membership probabilities of the fitted samples under each k's model.
     stability : dict[int, ndarray of shape (n_seeds,)]
         ARI of each seed's clustering with the best seed's (NaN for failed seeds).
     chosen_k : int
-        The k with the lowest BIC, or the user's k.
+        The k of the pair with the lowest BIC, or the user's k.
+    warnings : tuple of str
+        Why the chosen model may not deserve trust (see :func:`songmix.em.selection_warnings`).
+    log_density_p01 : dict[int, float]
+        Per k, the 1st percentile of the fitted samples' log-densities: a new sample below it
+        is unlike the samples the model was fitted on.
     """
 
     feature_set: str
-    selection: KSelection
+    selection: ModelSelection
     models: dict[int, GaussianMixtureModel]
     probabilities: dict[int, np.ndarray]
     stability: dict[int, np.ndarray]
     chosen_k: int
+    warnings: tuple[str, ...] = ()
+    log_density_p01: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def covariance_type(self) -> str:
+        return self.selection.chosen_covariance_type
 
     @property
     def scaler(self) -> Scaler:
@@ -51,42 +72,34 @@ class MixtureFits:
 @task(name="fit-mixtures", task_run_name="fit-mixtures[{feature_set}]",
       cache_policy=INPUTS + TASK_SOURCE)
 def fit_mixtures(
-    feature_set: str,
-    features: np.ndarray,
-    feature_names: list[str],
-    ks: list[int],
-    *,
-    fixed_k: int | None,
-    n_seeds: int,
-    covariance_type: str,
-    random_state: int,
+    feature_set: str, features: np.ndarray, feature_names: list[str], options: ModelOptions
 ) -> MixtureFits:
-    """Fit every k in ``ks`` over ``n_seeds`` EM seeds on standardized ``features``.
-
-    A k above the number of samples cannot be fitted and is left out.
+    """Every (covariance type, k) pair of ``options`` the tracks support, over its seeds, on
+    standardized ``features`` (columns ``feature_names``); the pair with the lowest BIC is
+    chosen, or the best covariance type at the user's k.
 
     Raises
     ------
     ValueError
-        The features cannot be fitted (NaN, a constant column, fewer tracks than k, every
-        k failed...); the message says which and what to do.
+        The features cannot be fitted (NaN, a constant column, no pair the tracks support,
+        every pair failed...); the message says which and what to do.
     """
-    usable_ks = [k for k in ks if k <= len(features)]
     # Every core, as em's worker threads with BLAS held to one thread while they run: BLAS's own
     # threads wait for cores taken by other work (benchmarks/em.py, section (e)).
-    selection = select_k(features, usable_ks, criterion="bic", covariance_type=covariance_type,
-                         n_init=n_seeds, random_state=random_state, standardize=True,
-                         feature_names=feature_names, n_jobs=-1)
-    models = {k: model for k, model in zip(selection.ks, selection.models) if model is not None}
-    chosen_k = fixed_k if fixed_k is not None else selection.chosen_k
-    if chosen_k not in models:
-        failure = dict(zip(selection.ks, selection.failures)).get(chosen_k)
-        raise ValueError(f"the {feature_set} mixture with k={chosen_k} could not be fitted: {failure}")
+    selection = select_model(
+        features, options.ks, covariance_types=options.covariance_types, fixed_k=options.fixed_k,
+        prior=ConjugatePrior() if options.prior else None, n_init=options.n_seeds,
+        random_state=options.random_state, standardize=True, feature_names=feature_names, n_jobs=-1)
+    chosen = selection.chosen
+    models = {k: model for k, model in zip(chosen.ks, chosen.models) if model is not None}
     return MixtureFits(
         feature_set=feature_set,
         selection=selection,
         models=models,
         probabilities={k: predict_proba(model, features, n_jobs=-1) for k, model in models.items()},
         stability={k: seed_stability(model, features, n_jobs=-1) for k, model in models.items()},
-        chosen_k=chosen_k,
+        chosen_k=selection.chosen_k,
+        warnings=tuple(selection_warnings(selection)),
+        log_density_p01={k: float(np.percentile(score_samples(model, features, n_jobs=-1), 1))
+                         for k, model in models.items()},
     )

@@ -17,8 +17,8 @@ import duckdb
 from songmix.warehouse.connection import WarehouseError
 
 FEATURE_SETS = "('spotify', 'aubio')"
-MODEL_TABLES = ("gmm_fits", "gmm_models", "gmm_components", "gmm_assignments", "gmm_memberships",
-                "seed_stability")
+MODEL_TABLES = ("model_selection", "gmm_fits", "gmm_models", "gmm_components", "gmm_assignments",
+                "gmm_memberships", "seed_stability")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ CHECKS: tuple[Check, ...] = (
       for table in MODEL_TABLES),
     *(Check(table, "k", "k >= 1", "k >= 1")
       for table in MODEL_TABLES),
+    _accepted("model_selection", "status", "('fitted', 'left out', 'failed')"),
+    _accepted("model_selection", "covariance_type", "('full', 'tied', 'diag', 'spherical')"),
     _within("gmm_components", "weight", 0, 1),
     Check("gmm_components", "component", "in [0, k)", "component >= 0 AND component < k"),
     Check("gmm_assignments", "cluster", "in [0, k)", "cluster >= 0 AND cluster < k"),

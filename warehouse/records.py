@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from songmix.em import full_covariances
+from songmix.em import Scaler, aic, bic, full_covariances, mixture_from_parameters
 from songmix.sources.schema import SPOTIFY_FEATURE_COLUMNS
 
 
@@ -89,12 +89,16 @@ def data_sha256(features: np.ndarray, track_ids: Sequence[str]) -> str:
 
 
 def mixture_rows(
-    run_id: str, fits, features: np.ndarray, track_ids: Sequence[str]
+    run_id: str, fits, features: np.ndarray, track_ids: Sequence[str],
+    feature_versions: Iterable[str] = (),
 ) -> dict[str, pd.DataFrame]:
-    """``gmm_fits``, ``gmm_models``, ``gmm_components``, ``gmm_assignments`` and
-    ``seed_stability`` rows for every k of one feature set's :class:`MixtureFits`, and
-    ``gmm_memberships`` for its chosen k."""
+    """``model_selection`` rows for every (covariance type, k) pair of one feature set's
+    :class:`MixtureFits`; ``gmm_fits``, ``gmm_models``, ``gmm_components``,
+    ``gmm_assignments`` and ``seed_stability`` rows for every k of its chosen covariance type;
+    ``gmm_memberships`` for its chosen k. ``feature_versions``: the extractor version of each
+    fitted row, for Aubio features (``gmm_models.feature_version``)."""
     sha = data_sha256(features, track_ids)
+    feature_version = ", ".join(sorted(set(feature_versions))) or None
     n = len(track_ids)
     scaler = fits.scaler
     fit_rows, model_rows, component_rows, assignment_rows, stability_rows = [], [], [], [], []
@@ -104,8 +108,8 @@ def mixture_rows(
             fit_rows.append(key | {
                 "seed": seed.seed, "covariance_type": model.covariance_type,
                 "log_likelihood": _finite_or_none(seed.log_likelihood),
-                "bic": _criterion(seed.log_likelihood, n, model.n_parameters, np.log(n)),
-                "aic": _criterion(seed.log_likelihood, n, model.n_parameters, 2.0),
+                "bic": _finite_or_none(bic(seed.log_likelihood, n, model.n_parameters)),
+                "aic": _finite_or_none(aic(seed.log_likelihood, n, model.n_parameters)),
                 "n_iter": seed.n_iter, "converged": seed.converged,
                 "is_best": seed.seed == model.best_seed, "failed_reason": seed.failed_reason,
                 "n_samples": n, "data_sha256": sha,
@@ -118,6 +122,8 @@ def mixture_rows(
             "scaler_scale": scaler.scale.tolist(), "log_likelihood": model.log_likelihood,
             "bic": model.bic(features), "aic": model.aic(features), "n_samples": n,
             "track_ids": list(track_ids),
+            "warnings": list(fits.warnings) if k == fits.chosen_k else None,
+            "feature_version": feature_version, "log_density_p01": fits.log_density_p01[k],
         })
         means_original = scaler.inverse_transform(model.means)
         covariances = full_covariances(model)
@@ -129,7 +135,10 @@ def mixture_rows(
         } for component in range(k)]
         assignment_rows.append(assignment_table(key, track_ids, fits.probabilities[k]))
     chosen_key = {"run_id": run_id, "feature_set": fits.feature_set, "k": fits.chosen_k}
+    selection = pd.DataFrame(fits.selection.candidates()).assign(
+        run_id=run_id, feature_set=fits.feature_set, n_samples=n, prior=fits.selection.prior is not None)
     return {
+        "model_selection": selection,
         "gmm_fits": pd.DataFrame(fit_rows),
         "gmm_models": pd.DataFrame(model_rows),
         "gmm_components": pd.DataFrame(component_rows),
@@ -137,6 +146,33 @@ def mixture_rows(
         "gmm_memberships": membership_table(chosen_key, track_ids, fits.probabilities[fits.chosen_k]),
         "seed_stability": pd.DataFrame(stability_rows),
     }
+
+
+def stored_model(components: pd.DataFrame):
+    """The inverse of :func:`mixture_rows`: one stored model, rebuilt for the predict functions.
+
+    Parameters
+    ----------
+    components : DataFrame
+        The model's ``gmm_components`` rows (``weight``, ``mean`` standardized, ``covariance``
+        row-major d*d) joined with its ``gmm_models`` row (``features``, ``scaler_mean``,
+        ``scaler_scale``), one row per component.
+
+    Returns
+    -------
+    GaussianMixtureModel
+        With full covariances (what is stored, whatever the fitted type: the same densities).
+    """
+    first = components.iloc[0]
+    d = len(first["features"])
+    scaler = Scaler(mean=np.array(first["scaler_mean"], dtype=float),
+                    scale=np.array(first["scaler_scale"], dtype=float),
+                    feature_names=tuple(first["features"]))
+    return mixture_from_parameters(
+        components["weight"].to_numpy(dtype=float) / components["weight"].sum(),
+        np.stack(components["mean"].map(np.asarray)),
+        np.stack(components["covariance"].map(lambda flat: np.asarray(flat, dtype=float).reshape(d, d))),
+        scaler=scaler)
 
 
 def _key_columns(key: Mapping[str, object], n_rows: int) -> dict[str, pa.Array]:
@@ -189,13 +225,6 @@ def membership_table(
         "track_id": pa.array(track_ids, pa.string()),
         "probabilities": pa.LargeListArray.from_arrays(offsets, probabilities.ravel()),
     })
-
-
-def _criterion(mean_log_likelihood: float, n_samples: int, n_parameters: int, penalty: float) -> float | None:
-    """BIC (``penalty = log n``) or AIC (``penalty = 2``) of one seed; None if it failed."""
-    if not np.isfinite(mean_log_likelihood):
-        return None
-    return float(-2.0 * n_samples * mean_log_likelihood + penalty * n_parameters)
 
 
 def _finite_or_none(value: float) -> float | None:

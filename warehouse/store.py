@@ -38,6 +38,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "aubio_features": ("sha256",),
     "item_failures": ("run_id", "stage", "item_id"),
     "demo_truth": ("track_id",),
+    "model_selection": ("run_id", "feature_set", "covariance_type", "k"),
     "gmm_fits": ("run_id", "feature_set", "k", "seed"),
     "gmm_models": ("run_id", "feature_set", "k"),
     "gmm_components": ("run_id", "feature_set", "k", "component"),
@@ -258,12 +259,15 @@ class Warehouse:
     def finish_run(
         self, run_id: str, *, status: str, counts: Mapping[str, int], error: str | None = None
     ) -> None:
-        """Mark a run completed or failed, with its per-stage counts."""
+        """Mark a run completed or failed, with its per-stage counts and its chosen models'
+        warnings."""
         with self.transaction() as connection:
             connection.execute(
-                "UPDATE runs SET status = ?, finished_at = ?, counts = ?, error = ? "
+                "UPDATE runs SET status = ?, finished_at = ?, counts = ?, error = ?, warnings = ("
+                "  SELECT coalesce(list(m.feature_set || ': ' || w ORDER BY m.feature_set), []) "
+                "  FROM gmm_models m, unnest(m.warnings) AS t(w) WHERE m.run_id = ? AND m.chosen) "
                 "WHERE run_id = ?",
-                [status, utc_now(), json.dumps(dict(counts)), error, run_id],
+                [status, utc_now(), json.dumps(dict(counts)), error, run_id, run_id],
             )
 
     @contextlib.contextmanager
@@ -355,9 +359,10 @@ class Warehouse:
         return frame.reindex([t for t in track_ids if t in frame.index])
 
     def aubio_feature_frame(self, track_ids: Sequence[str]) -> pd.DataFrame:
-        """Aubio features of ``track_ids`` (through their audio file), indexed by track_id."""
+        """Aubio features of ``track_ids`` (through their audio file) and the extractor version
+        that computed them, indexed by track_id."""
         frame = self._select_in(
-            "SELECT a.track_id, x.* EXCLUDE (sha256, run_id, extractor_version, flags) "
+            "SELECT a.track_id, x.* EXCLUDE (sha256, run_id, flags) "
             "FROM audio_files a JOIN wanted ON a.track_id = wanted.id "
             "JOIN aubio_features x ON x.sha256 = a.sha256 WHERE a.status = 'ok'",
             track_ids,

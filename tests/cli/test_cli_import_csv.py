@@ -39,7 +39,7 @@ def test_import_csv_loads_rejects_and_scores_the_clustering_against_genres(tmp_p
     expected_rejections = write_kaggle_csv(path, n=N_ROWS)
     db = tmp_path / "w.duckdb"
     assert main(["import-csv", str(path), "--name", "kaggle", "--db", str(db), "--ks", "2,3,4",
-                 "--seeds", "3"]) == 0
+                 "--seeds", "3", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert f"{N_ROWS - len(BAD_ROWS)} tracks loaded, {len(expected_rejections)} rows rejected" in out
     [(run_id, status)] = _rows(db, "select run_id, status from runs where source = 'csv:kaggle'")
@@ -54,6 +54,12 @@ def test_import_csv_loads_rejects_and_scores_the_clustering_against_genres(tmp_p
                          "and right_set = 'truth' and metric = 'ari'", run_id)
     assert ari > 0.8
     assert "spotify vs genre" in out
+    # Its report asks its own question and shows no section a data set without audio cannot fill.
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert markdown.startswith("# How closely does clustering Spotify's features recover the data set's genres?")
+    assert "**Spotify's clustering agrees with the data set's genres" in markdown
+    assert not any(word in markdown for word in ("Aubio", "demo", "notebook", "Extractor accuracy"))
+    assert f"report: {tmp_path / 'out' / 'report.html'}" in out
 
 
 def test_missing_columns_are_one_line_and_nothing_is_loaded(tmp_path, capsys):

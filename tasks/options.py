@@ -1,0 +1,100 @@
+"""How a run fits its mixtures: the defaults and options every source and cluster stage shares.
+
+Light on purpose (no Prefect, no aubio at import): the command line shows these defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from songmix.em import COVARIANCE_TYPES
+from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
+
+#: Numbers of components compared by BIC unless the user gives ``--ks``.
+DEFAULT_KS: list[int] = list(range(2, 11))
+#: ``auto`` compares every covariance type by BIC with k (mclust's default); a type's name
+#: fits that type only.
+AUTO_COVARIANCE = "auto"
+COVARIANCE_CHOICES: tuple[str, ...] = (AUTO_COVARIANCE, *COVARIANCE_TYPES)
+#: EM starts per (covariance type, k).
+DEFAULT_SEEDS = 10
+#: The models a run may fit, by the features they are fitted on.
+FEATURE_SETS: tuple[str, ...] = ("spotify", "aubio")
+
+
+def clustering_features(feature_set: str) -> tuple[str, ...]:
+    """Every feature ``feature_set``'s model may be fitted on, its default."""
+    if feature_set == "aubio":
+        from songmix.audio.features import AUBIO_CLUSTER_FEATURES  # imports aubio: only when asked
+
+        return AUBIO_CLUSTER_FEATURES
+    return SPOTIFY_CLUSTER_FEATURES
+
+
+def _model_features(feature_set: str, wanted: list[str] | None) -> list[str]:
+    """``wanted`` checked against ``feature_set``'s clustering features, or all of them."""
+    available = clustering_features(feature_set)
+    if wanted is None:
+        return list(available)
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise ValueError(f"unknown {feature_set} features {unknown}; choose from {', '.join(available)}")
+    if len(set(wanted)) < 2:
+        raise ValueError(f"the {feature_set} model needs at least two features (got {list(wanted)})")
+    return list(dict.fromkeys(wanted))
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How a run fits its mixtures: the same for every source and every cluster stage.
+
+    Attributes
+    ----------
+    ks : list of int
+        Numbers of components compared (a fixed k is added to them).
+    fixed_k : int or None
+        Use this k instead of choosing it by BIC.
+    n_seeds : int
+        EM starts per (covariance type, k).
+    covariance_type : str
+        ``auto`` (every type compared by BIC) or one of full, tied, diag, spherical.
+    prior : bool
+        Fit under mclust's conjugate prior (posterior mode): every pair is supported.
+    random_state : int
+    features : dict of str to list of str
+        The features of each feature set's model (default: all its clustering features).
+
+    Raises
+    ------
+    ValueError
+        An unknown covariance type or feature, fewer than two features.
+    """
+
+    ks: list[int]
+    fixed_k: int | None = None
+    n_seeds: int = DEFAULT_SEEDS
+    covariance_type: str = AUTO_COVARIANCE
+    prior: bool = False
+    random_state: int = 0
+    features: dict[str, list[str]] | None = None
+
+    def __post_init__(self):
+        if self.covariance_type not in COVARIANCE_CHOICES:
+            raise ValueError(f"--covariance must be one of {', '.join(COVARIANCE_CHOICES)} "
+                             f"(got {self.covariance_type!r})")
+        given = self.features or {}
+        unknown_sets = sorted(set(given) - set(FEATURE_SETS))
+        if unknown_sets:
+            raise ValueError(f"no feature set {unknown_sets}; use {', '.join(FEATURE_SETS)}")
+        object.__setattr__(self, "ks", sorted(set(self.ks) | ({self.fixed_k} if self.fixed_k else set())))
+        object.__setattr__(self, "features", {name: _model_features(name, given.get(name))
+                                              for name in FEATURE_SETS})
+
+    @property
+    def covariance_types(self) -> tuple[str, ...]:
+        return COVARIANCE_TYPES if self.covariance_type == AUTO_COVARIANCE else (self.covariance_type,)
+
+    @property
+    def n_fits(self) -> int:
+        """EM starts of one feature set at most (for progress)."""
+        return len(self.ks) * len(self.covariance_types) * self.n_seeds
