@@ -18,7 +18,7 @@ from collections.abc import Sequence
 EXIT_USAGE = 2
 
 #: Command modules, in the order ``songmix --help`` lists them.
-COMMANDS = ("run", "import-csv", "predict", "extract", "report", "sql", "schema", "export", "serve")
+COMMANDS = ("run", "import-csv", "predict", "extract", "report", "runs", "sql", "schema", "export", "serve")
 
 
 def _command(name: str):

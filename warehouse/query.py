@@ -111,20 +111,38 @@ def _read(path: Path | str, sql: str, parameters: list) -> pd.DataFrame:
 
 def chosen_models(path: Path | str, run_id: str | None = None) -> pd.DataFrame:
     """The models a run used (default: the latest completed run that fitted any), one row
-    per feature set and component: run_id, feature_set, k, features, scaler_mean,
-    scaler_scale, component, weight, mean, covariance (standardized, row-major d*d)."""
+    per feature set and component: run_id, source, started_at, feature_set, k,
+    covariance_type, n_samples, feature_version, log_density_p01, warnings, features,
+    scaler_mean, scaler_scale, component, weight, mean, covariance (standardized, row-major
+    d*d)."""
     return _read(
         path,
         "WITH chosen_run AS ("
-        "  SELECT r.run_id FROM runs r JOIN gmm_models m USING (run_id) "
+        "  SELECT r.run_id, r.source, r.started_at FROM runs r JOIN gmm_models m USING (run_id) "
         "  WHERE (? IS NULL AND r.status = 'completed') OR r.run_id = ? "
         "  ORDER BY r.started_at DESC LIMIT 1) "
-        "SELECT m.run_id, m.feature_set, m.k, m.features, m.scaler_mean, m.scaler_scale, "
+        "SELECT m.run_id, chosen_run.source, chosen_run.started_at, m.feature_set, m.k, "
+        "       m.covariance_type, m.n_samples, m.feature_version, m.log_density_p01, m.warnings, "
+        "       m.features, m.scaler_mean, m.scaler_scale, "
         "       c.component, c.weight, c.mean, c.covariance "
         "FROM gmm_models m JOIN chosen_run USING (run_id) "
         "JOIN gmm_components c USING (run_id, feature_set, k) "
         "WHERE m.chosen ORDER BY m.feature_set, c.component",
         [run_id, run_id],
+    )
+
+
+def recent_runs(path: Path | str, limit: int) -> pd.DataFrame:
+    """The ``limit`` latest runs, newest first: run_id, source, status, started_at, models
+    (``"spotify k=6 diag (100 tracks), ..."``, NULL without any) and warnings (runs.warnings)."""
+    return _read(
+        path,
+        "SELECT r.run_id, r.source, r.status, r.started_at, r.warnings, "
+        "  (SELECT string_agg(m.feature_set || ' k=' || m.k || ' ' || m.covariance_type || ' ('"
+        "     || m.n_samples || ' tracks)', ', ' ORDER BY m.feature_set DESC) "
+        "   FROM gmm_models m WHERE m.run_id = r.run_id AND m.chosen) AS models "
+        "FROM runs r ORDER BY r.started_at DESC LIMIT ?",
+        [limit],
     )
 
 
