@@ -199,13 +199,17 @@ def plot_information_criteria(
     title: str = "Model selection",
     path: str | Path | None = None,
 ) -> bytes:
-    """BIC and AIC against k, one panel per feature set, chosen k marked.
+    """BIC against k, one panel per feature set, the chosen model marked.
+
+    With a ``covariance_type`` column (the ``model_selection`` table), one BIC line per
+    covariance type, as mclust plots them, and the row marked ``chosen`` starred; without
+    one (``gmm_fits`` of runs that fitted one type), BIC and AIC lines.
 
     Parameters
     ----------
     fits : DataFrame
-        Columns ``feature_set``, ``k``, ``bic``, ``aic``; several rows per (feature_set, k)
-        (one per seed) are reduced to the best (lowest) value.
+        Columns ``feature_set``, ``k``, ``bic``, ``aic`` (and optionally ``covariance_type``,
+        ``chosen``); several rows per line and k (one per seed) are reduced to the lowest.
     chosen_k : dict of str to int, optional
         Chosen k per feature set; default the k of lowest BIC.
     title : str
@@ -218,19 +222,29 @@ def plot_information_criteria(
     """
     required = {"feature_set", "k", "bic", "aic"}
     if not isinstance(fits, pd.DataFrame) or not required <= set(fits.columns) or fits.empty:
-        raise ValueError(f"fits must be a non-empty DataFrame with columns {sorted(required)} (the gmm_fits table)")
-    best = fits.groupby(["feature_set", "k"], sort=True)[["bic", "aic"]].min().reset_index()
+        raise ValueError(f"fits must be a non-empty DataFrame with columns {sorted(required)} (the "
+                         "model_selection or gmm_fits table)")
+    by_type = "covariance_type" in fits.columns
+    lines = ["feature_set", "covariance_type"] if by_type else ["feature_set"]
+    best = fits.groupby([*lines, "k"], sort=True)[["bic", "aic"]].min().reset_index()
     feature_sets = list(dict.fromkeys(best["feature_set"]))
     figure = Figure(figsize=(5.5 * len(feature_sets), 4.5), layout="constrained")
     panels = np.atleast_1d(figure.subplots(1, len(feature_sets)))
     for axes, feature_set in zip(panels, feature_sets):
         curve = best[best["feature_set"] == feature_set]
-        axes.plot(curve["k"], curve["bic"], marker="o", label="BIC")
-        axes.plot(curve["k"], curve["aic"], marker="s", linestyle="--", label="AIC")
-        k = (chosen_k or {}).get(feature_set, int(curve.loc[curve["bic"].idxmin(), "k"]))
-        chosen = curve[curve["k"] == k]
+        if by_type:
+            for (covariance_type,), line in curve.groupby(["covariance_type"], sort=False):
+                axes.plot(line["k"], line["bic"], marker="o", label=f"BIC, {covariance_type}")
+            chosen = fits[(fits["feature_set"] == feature_set) & fits.get("chosen", False)]
+        else:
+            axes.plot(curve["k"], curve["bic"], marker="o", label="BIC")
+            axes.plot(curve["k"], curve["aic"], marker="s", linestyle="--", label="AIC")
+            k = (chosen_k or {}).get(feature_set, int(curve.loc[curve["bic"].idxmin(), "k"]))
+            chosen = curve[curve["k"] == k]
         if not chosen.empty:
-            axes.plot(k, chosen["bic"].iloc[0], marker="*", markersize=18, color="crimson", linestyle="none", label=f"chosen k = {k}")
+            k = int(chosen["k"].iloc[0])
+            axes.plot(k, chosen["bic"].min(), marker="*", markersize=18, color="crimson", linestyle="none",
+                      label=f"chosen k = {k}")
         axes.set_xticks(sorted(curve["k"].unique()))
         axes.set_xlabel("k (components)")
         axes.set_ylabel("criterion (lower is better)")

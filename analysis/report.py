@@ -1,14 +1,19 @@
-"""The comparison report: one self-contained HTML page and a Markdown version of one run.
+"""The report of one run: a self-contained HTML page and a Markdown version.
 
 Conventions: the input is the stored tables of one run, by name, exactly as
-:func:`songmix.warehouse.report_reads.report_tables` returns them (``run``, ``comparison``,
-``agreement_by_k``, ``cluster_pairs``, ``cluster_profiles``, ``contingency``,
-``feature_agreement``, ``extractor_accuracy``, ``fit_curves``, ``models``, ``components``,
-``assignments``, ``spotify_features``, ``aubio_features``, ``track_coverage``). Nothing is
-refitted: plots are redrawn from the stored components, assignments and features. Any table
-may be empty (a failed fit, a source without truth, too few tracks); the report then says
-what is missing and shows the rest. Plots are PNG bytes, embedded in the HTML as data URIs;
-the Markdown refers to them as files under ``plot_folder`` (the caller writes them).
+:func:`songmix.warehouse.report_reads.report_tables` returns them (:data:`REPORT_TABLES`).
+Nothing is refitted: plots are redrawn from the stored components, assignments and features.
+Any table may be empty (a failed fit, a source without truth, too few tracks); the report then
+says what is missing and shows the rest.
+
+Every kind of run asks its own question (:data:`RUN_KINDS`): the demo and a Spotify run
+whether Aubio's clustering reproduces Spotify's, a CSV data set whether Spotify's features
+recover its genres, a folder of audio whether Aubio's features recover its ``truth.csv``
+groups. The headline answers that question, the plots follow it, and only the sections that
+apply to the kind are shown. Figures are assembled here only (:func:`figure_specs`): the
+pipeline renders the same specs (cached) and this module renders them for ``songmix report``.
+Plots are PNG bytes, embedded in the HTML as data URIs; the Markdown refers to them as files
+under ``plot_folder`` (the caller writes them).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,11 +56,80 @@ DEMO_AUDIO_CAVEAT = ("demo run: each track's audio is synthesised from its own f
 
 REPORT_TABLES = (
     "run", "comparison", "agreement_by_k", "cluster_pairs", "cluster_profiles", "contingency",
-    "feature_agreement", "extractor_accuracy", "fit_curves", "models", "components",
-    "assignments", "spotify_features", "aubio_features", "track_coverage",
+    "feature_agreement", "extractor_accuracy", "model_selection", "fit_curves", "models",
+    "components", "assignments", "spotify_features", "aubio_features", "track_coverage",
 )
 
 _NOTHING = "Nothing stored for this run."
+
+#: Folder beside the Markdown file that holds its plots.
+REPORT_PLOTS = "report-plots"
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """What one kind of run asks, and which parts of the report answer it.
+
+    Attributes
+    ----------
+    name : str
+        ``demo``, ``spotify``, ``csv`` or ``audio-dir``.
+    question : str
+        The page's title.
+    answer : tuple of (str, str)
+        The comparison (left set, right set) the headline states.
+    subject, reference : str
+        How the headline names the right and the left side of that comparison.
+    sides : tuple of str
+        The feature sets the run clusters.
+    truth : str or None
+        What the ``truth`` labels are for this kind (None: it has none).
+    no_answer : str
+        Why the answer may be missing, for the headline.
+    sections : frozenset of str
+        The report sections that apply (keys of the section builders).
+    """
+
+    name: str
+    question: str
+    answer: tuple[str, str]
+    subject: str
+    reference: str
+    sides: tuple[str, ...]
+    truth: str | None
+    no_answer: str
+    sections: frozenset[str]
+
+
+_BOTH_SIDES = frozenset({"agreement", "model_selection", "across_k", "pairs", "profiles",
+                         "feature_agreement", "direct", "left_out"})
+_SPOTIFY_QUESTION = "How closely does Aubio's clustering mimic Spotify's?"
+RUN_KINDS: dict[str, RunKind] = {
+    "demo": RunKind("demo", _SPOTIFY_QUESTION, ("spotify", "aubio"), "Aubio's clustering", "Spotify's",
+                    ("spotify", "aubio"), "the demo's generating groups",
+                    "a clustering could not be fitted; see the notes", _BOTH_SIDES | {"accuracy"}),
+    "spotify": RunKind("spotify", _SPOTIFY_QUESTION, ("spotify", "aubio"), "Aubio's clustering", "Spotify's",
+                       ("spotify", "aubio"), None, "a clustering could not be fitted; see the notes",
+                       _BOTH_SIDES),
+    "csv": RunKind("csv", "How closely does clustering Spotify's features recover the data set's genres?",
+                   ("spotify", "truth"), "Spotify's clustering", "the data set's genres", ("spotify",),
+                   "the data set's genres",
+                   "the data set has no genre column, or its clustering could not be fitted",
+                   frozenset({"agreement", "model_selection", "left_out"})),
+    "audio-dir": RunKind("audio-dir", "How closely does clustering the files' Aubio features recover "
+                         "truth.csv's groups?", ("aubio", "truth"), "Aubio's clustering",
+                         "truth.csv's groups", ("aubio",), "truth.csv's groups",
+                         "the folder has no truth.csv with groups, or its clustering could not be fitted",
+                         frozenset({"agreement", "model_selection", "accuracy", "left_out"})),
+}
+
+
+def run_kind(source: str) -> RunKind:
+    """The kind of a run from its ``runs.source`` (``csv:<name>`` is a CSV data set)."""
+    if source.startswith("csv:"):
+        return RUN_KINDS["csv"]
+    return RUN_KINDS.get(source, RUN_KINDS["demo"])
+
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -89,8 +164,9 @@ class Report:
     Attributes
     ----------
     run_id : str
+    kind : RunKind
     headline : str
-        The answer in one sentence (or why there is none).
+        The answer to the kind's question in one sentence (or why there is none).
     notes : tuple of str
         Plain-language caveats: too few tracks, one-cluster models, missing tracks, plots
         that could not be drawn.
@@ -102,11 +178,33 @@ class Report:
     """
 
     run_id: str
+    kind: RunKind
     headline: str
     notes: tuple[str, ...]
     figures: tuple[Figure, ...]
     html: str
     markdown: str
+
+    def save(self, out_dir: Path) -> WrittenReport:
+        """Write ``report.html``, ``report.md`` and the Markdown's plots (rendered with
+        ``plot_folder=REPORT_PLOTS``) into ``out_dir``."""
+        written = WrittenReport(self, out_dir / "report.html", out_dir / "report.md", out_dir / REPORT_PLOTS)
+        written.plots.mkdir(parents=True, exist_ok=True)
+        for figure in self.figures:
+            (written.plots / f"{figure.name}.png").write_bytes(figure.png)
+        written.html.write_text(self.html, encoding="utf-8")
+        written.markdown.write_text(self.markdown, encoding="utf-8")
+        return written
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """A report and where it was written."""
+
+    report: Report
+    html: Path
+    markdown: Path
+    plots: Path
 
 
 # ------------------------------------------------------------------------------ formatting
@@ -197,40 +295,46 @@ def _verdict(row: pd.Series) -> str:
     return "more than chance"
 
 
-def headline_sentence(comparison: pd.DataFrame, *, left: str = "spotify", right: str = "aubio") -> str:
-    """The answer in one sentence: the headline metric with its interval and null.
+def _rows_of(comparison: pd.DataFrame, pair: tuple[str, str]) -> pd.DataFrame:
+    left, right = pair
+    return comparison[(comparison["left_set"] == left) & (comparison["right_set"] == right)]
+
+
+def headline_sentence(comparison: pd.DataFrame, kind: RunKind = RUN_KINDS["demo"]) -> str:
+    """The answer to ``kind``'s question in one sentence: the headline metric of its
+    comparison, with its interval and null.
 
     Parameters
     ----------
     comparison : DataFrame
         The run's ``comparison`` rows (columns left_set, right_set, left_k, right_k, metric,
         value, ci_low, ci_high, null_mean, null_upper, p_value, n_tracks).
-    left, right : str
-        The comparison to state.
+    kind : RunKind
+        Which comparison answers the run's question, and how to name its sides.
 
     Returns
     -------
     str
     """
-    rows = comparison[(comparison["left_set"] == left) & (comparison["right_set"] == right)]
+    rows = _rows_of(comparison, kind.answer)
     if rows.empty:
-        return (f"No answer for this run: there is no {right}-vs-{left} comparison (a clustering "
-                f"could not be fitted; see the notes).")
+        return (f"No answer for this run: {kind.subject} was not compared with {kind.reference} "
+                f"({kind.no_answer}).")
     metrics = rows.set_index("metric")
     first = metrics.iloc[0]
     n_tracks, left_k, right_k = int(first["n_tracks"]), int(first["left_k"]), int(first["right_k"])
     if min(left_k, right_k) < 2:
-        single = right.capitalize() if right_k < 2 else left.capitalize()
-        return (f"No answer for this run: {single}'s clustering puts all {n_tracks} tracks in one "
-                f"cluster, so agreement between the two clusterings carries no information.")
+        single = kind.subject if right_k < 2 else kind.reference
+        return (f"No answer for this run: {single} puts all {n_tracks} tracks in one cluster, so "
+                f"agreement with it carries no information.")
     main = metrics.loc[HEADLINE_METRIC]
     caution = (f" Only {n_tracks} tracks: too few to rely on." if n_tracks < MIN_TRACKS_FOR_INFERENCE else "")
-    candidate, reference = right.capitalize(), left.capitalize()
+    verdict = _verdict(main)
     opening = {
-        "more than chance": f"{candidate}'s clustering agrees with {reference}'s more than chance",
-        "indistinguishable from chance": f"The agreement of {candidate}'s clustering with "
-                                         f"{reference}'s is indistinguishable from chance",
-    }.get(_verdict(main), f"{candidate}'s clustering agrees with {reference}'s {_verdict(main)}")
+        "more than chance": f"{kind.subject} agrees with {kind.reference} more than chance",
+        "indistinguishable from chance": f"The agreement of {kind.subject} with {kind.reference} "
+                                         "is indistinguishable from chance",
+    }.get(verdict, f"{kind.subject} agrees with {kind.reference} {verdict}")
     return (f"{opening}: "
             f"{HEADLINE_METRIC.upper()} {_number(main['value'])} (95% interval "
             f"{_interval(main['ci_low'], main['ci_high'])}; chance {_number(main['null_mean'])}, "
@@ -238,8 +342,8 @@ def headline_sentence(comparison: pd.DataFrame, *, left: str = "spotify", right:
             + caution)
 
 
-def _supporting_sentence(comparison: pd.DataFrame, *, left: str = "spotify", right: str = "aubio") -> str:
-    rows = comparison[(comparison["left_set"] == left) & (comparison["right_set"] == right)]
+def _supporting_sentence(comparison: pd.DataFrame, kind: RunKind) -> str:
+    rows = _rows_of(comparison, kind.answer)
     if rows.empty or rows["left_k"].min() < 2 or rows["right_k"].min() < 2:
         return ""
     metrics = rows.set_index("metric")
@@ -350,24 +454,88 @@ def _feature_tables(feature_agreement: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     return shown, direct_shown
 
 
-def missing_tracks(track_coverage: pd.DataFrame) -> pd.DataFrame:
-    """The run's tracks lacking Spotify or Aubio features, with what is missing and why."""
-    lacking = track_coverage[~(track_coverage["has_spotify"] & track_coverage["has_aubio"])]
+def missing_tracks(track_coverage: pd.DataFrame, fitted: set[str], kind: RunKind) -> pd.DataFrame:
+    """The run's tracks its models were not fitted on, with what they lack and why.
+
+    Parameters
+    ----------
+    track_coverage : DataFrame
+        ``track_coverage`` rows (has_spotify, has_aubio, reasons).
+    fitted : set of str
+        The tracks the run's models were fitted on.
+    kind : RunKind
+        Only the feature sets the kind clusters count as lacking.
+    """
+    lacking = track_coverage[~track_coverage["track_id"].isin(fitted)]
+    columns = {"spotify": "has_spotify", "aubio": "has_aubio"}
+    names = {"spotify": "Spotify features", "aubio": "Aubio features"}
     return pd.DataFrame({
         "track": lacking["track_id"],
         "name": (lacking["name"].fillna("?") + " — " + lacking["artists"].fillna("?")),
-        "missing": [", ".join(side for side, has in (("Spotify features", s), ("Aubio features", a)) if not has)
-                    for s, a in zip(lacking["has_spotify"], lacking["has_aubio"])],
+        "missing": [", ".join(names[side] for side in kind.sides if not row[columns[side]]) or "not fitted"
+                    for _, row in lacking.iterrows()],
         "why": lacking["reasons"].fillna("not recorded"),
     })
+
+
+def listed(value) -> list:
+    """A stored list column's value as a list (DuckDB hands arrays; NULL is None)."""
+    return [] if value is None or (np.ndim(value) == 0 and pd.isna(value)) else list(value)
+
+
+def _fitted_tracks(tables: Mapping[str, pd.DataFrame]) -> set[str]:
+    return {track for ids in tables["models"]["track_ids"] for track in ids}
+
+
+def model_selection_table(model_selection: pd.DataFrame) -> pd.DataFrame:
+    """BIC per feature set and covariance type (rows) and k (columns); the chosen pair starred,
+    pairs left out or failed named so."""
+    if model_selection.empty:
+        return pd.DataFrame()
+    cell = model_selection.apply(
+        lambda row: (f"{_number(row['bic'], 1)}{' *' if row['chosen'] else ''}" if row["status"] == "fitted"
+                     else row["status"]), axis=1)
+    wide = (model_selection.assign(cell=cell, model=model_selection["feature_set"] + " · "
+                                   + model_selection["covariance_type"])
+            .pivot(index="model", columns="k", values="cell").fillna("–"))
+    wide.columns = [f"k={k}" for k in wide.columns]
+    wide.index.name = "model"
+    return wide
+
+
+def _left_out_reasons(model_selection: pd.DataFrame) -> list[str]:
+    """One line per feature set and covariance type with pairs left out or failed: which k, why."""
+    skipped = model_selection[model_selection["status"] != "fitted"]
+    return [f"{feature_set} · {covariance_type}, k = {', '.join(str(k) for k in rows['k'])}: "
+            f"{rows['status'].iloc[0]}, {rows['reason'].iloc[0]}"
+            for (feature_set, covariance_type), rows in skipped.groupby(["feature_set", "covariance_type"])]
 
 
 # ------------------------------------------------------------------------------ plots
 
 
-def _scatter_figures(tables: Mapping[str, pd.DataFrame]) -> list[Figure]:
-    """Each chosen model's clusters on two features, redrawn from stored components."""
-    figures = []
+#: Plot functions the figure specs name (plain names keep a spec hashable by content).
+PLOTTERS = {plotter.__name__: plotter for plotter in (
+    plot_cluster_scatter, plot_information_criteria, plot_contingency_heatmap,
+    plot_feature_agreement, plot_agreement_vs_k)}
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """What one figure draws: a plot function of :data:`PLOTTERS` and its plain arguments."""
+
+    name: str
+    caption: str
+    plotter: str
+    arguments: dict
+
+    def render(self) -> bytes:
+        return PLOTTERS[self.plotter](**self.arguments)
+
+
+def _scatter_specs(tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
+    """Each chosen model's clusters on two features, from stored components."""
+    specs = []
     names = tables["cluster_profiles"]
     names = names[(names["left_set"] == "spotify") & (names["right_set"] == "aubio")]
     for model in tables["models"].itertuples(index=False):
@@ -386,90 +554,136 @@ def _scatter_figures(tables: Mapping[str, pd.DataFrame]) -> list[Figure]:
         if not {x_feature, y_feature} <= set(feature_names):
             x_feature, y_feature = feature_names[:2]
         side_names = names[names["side"] == model.feature_set].drop_duplicates("cluster").set_index("cluster")
-        cluster_names = [f"{c}: {side_names['cluster_name'].get(c, 'unnamed')}" for c in range(int(model.k))]
-        png = plot_cluster_scatter(
-            frame.loc[track_ids, feature_names].to_numpy(dtype=float),
-            assigned.loc[track_ids].to_numpy(dtype=int),
-            np.stack(components["mean_original"].map(np.asarray)), covariances,
-            feature_names=feature_names, x_feature=x_feature, y_feature=y_feature,
-            cluster_names=cluster_names,
-            title=f"{model.feature_set.capitalize()} features, k={model.k} mixture")
-        figures.append(Figure(f"{model.feature_set}_clusters",
-                              f"{model.feature_set.capitalize()} model: clusters on {x_feature} and "
-                              f"{y_feature}, with each component's 2-sigma ellipse.", png))
-    return figures
+        covariance_type = getattr(model, "covariance_type", None)
+        described = f"k={model.k}" + (f" {covariance_type}" if covariance_type else "")
+        specs.append(FigureSpec(
+            f"{model.feature_set}_clusters",
+            f"{model.feature_set.capitalize()} model: clusters on {x_feature} and {y_feature}, with "
+            "each component's 2-sigma ellipse.", "plot_cluster_scatter", {
+                "features": frame.loc[track_ids, feature_names].to_numpy(dtype=float),
+                "labels": assigned.loc[track_ids].to_numpy(dtype=int),
+                "means": np.stack(components["mean_original"].map(np.asarray)), "covariances": covariances,
+                "feature_names": feature_names, "x_feature": x_feature, "y_feature": y_feature,
+                "cluster_names": [f"{c}: {side_names['cluster_name'].get(c, 'unnamed')}" for c in range(int(model.k))],
+                "title": f"{model.feature_set.capitalize()} features, {described} mixture"}))
+    return specs
 
 
-def _contingency_figure(tables: Mapping[str, pd.DataFrame]) -> list[Figure]:
-    counts = tables["contingency"]
-    counts = counts[(counts["left_set"] == "spotify") & (counts["right_set"] == "aubio")]
+def _criteria_specs(tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
+    """BIC per covariance type and k (older runs: BIC and AIC per k of their one type)."""
+    chosen = dict(zip(tables["models"]["feature_set"], tables["models"]["k"].astype(int)))
+    selection = tables["model_selection"]
+    fitted = selection[selection["status"] == "fitted"] if not selection.empty else selection
+    if not fitted.empty:
+        return [FigureSpec("information_criteria", "BIC of every covariance type and k fitted (best "
+                           "seed); the star marks the pair each side used.", "plot_information_criteria",
+                           {"fits": fitted[["feature_set", "covariance_type", "k", "bic", "aic", "chosen"]]
+                            .reset_index(drop=True), "chosen_k": chosen})]
+    if tables["fit_curves"].empty:
+        return []
+    return [FigureSpec("information_criteria", "BIC and AIC per k (best seed); the star marks the k "
+                       "each side used.", "plot_information_criteria",
+                       {"fits": tables["fit_curves"], "chosen_k": chosen})]
+
+
+def _contingency_specs(tables: Mapping[str, pd.DataFrame], kind: RunKind) -> list[FigureSpec]:
+    left, right = kind.answer
+    counts = _rows_of(tables["contingency"], kind.answer)
     if counts.empty:
         return []
     table = counts.pivot(index="left_cluster", columns="right_cluster", values="n_tracks").fillna(0)
-    pairs = tables["cluster_pairs"]
-    pairs = pairs[(pairs["left_set"] == "spotify") & (pairs["right_set"] == "aubio")].sort_values("pair")
+    pairs = _rows_of(tables["cluster_pairs"], kind.answer).sort_values("pair")
     rows = [*pairs["left_cluster"], *(c for c in table.index if c not in set(pairs["left_cluster"]))]
     cols = [*pairs["right_cluster"], *(c for c in table.columns if c not in set(pairs["right_cluster"]))]
     matched = table.loc[rows, cols].astype(int)
-    matched.index.name, matched.columns.name = "Spotify", "Aubio"
-    png = plot_contingency_heatmap(matched, title="Spotify clusters (rows) vs Aubio clusters (columns)")
-    return [Figure("contingency", "Tracks per pair of clusters; matched pairs on the outlined diagonal.", png)]
+    matched.index.name, matched.columns.name = left.capitalize(), right.capitalize()
+    return [FigureSpec("contingency", "Tracks per pair of clusters" + (
+        "; matched pairs on the outlined diagonal." if not pairs.empty else "."), "plot_contingency_heatmap",
+        {"contingency": matched, "title": f"{left.capitalize()} clusters (rows) vs {right} (columns)"})]
 
 
-def _figures(tables: Mapping[str, pd.DataFrame]) -> tuple[list[Figure], list[str]]:
-    """Every plot the tables allow; a plot that cannot be drawn becomes a note, not a crash."""
-    drawers: list[tuple[str, Callable[[], list[Figure]]]] = [
-        ("cluster scatter", lambda: _scatter_figures(tables)),
-        ("BIC curves", lambda: [Figure(
-            "information_criteria", "BIC and AIC per k (best seed); the star marks the k each side used.",
-            plot_information_criteria(tables["fit_curves"], chosen_k=dict(
-                zip(tables["models"]["feature_set"], tables["models"]["k"].astype(int)))))]
-            if not tables["fit_curves"].empty else []),
-        ("contingency heatmap", lambda: _contingency_figure(tables)),
-        ("feature agreement", lambda: [Figure(
-            "feature_agreement", "How well all Aubio features together predict each Spotify feature "
-            "(ridge regression, cross-validated), and the best single Aubio feature.",
-            plot_feature_agreement(feature_prediction_frame(tables["feature_agreement"])))]
-            if (tables["feature_agreement"]["measure"] == "cv_r2").any() else []),
-        ("agreement vs k", lambda: [Figure(
-            "agreement_vs_k", "Agreement at each k fitted on both sides (bands: 95% half-sample intervals).",
-            plot_agreement_vs_k(tables["agreement_by_k"], metrics=("ari", "ami")))]
-            if not tables["agreement_by_k"].empty else []),
-    ]
-    figures, notes = [], []
-    for name, draw in drawers:
+def _feature_agreement_specs(tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
+    if not (tables["feature_agreement"]["measure"] == "cv_r2").any():
+        return []
+    return [FigureSpec("feature_agreement", "How well all Aubio features together predict each Spotify "
+                       "feature (ridge regression, cross-validated), and the best single Aubio feature.",
+                       "plot_feature_agreement",
+                       {"table": feature_prediction_frame(tables["feature_agreement"])})]
+
+
+def _across_k_specs(tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
+    if tables["agreement_by_k"].empty:
+        return []
+    return [FigureSpec("agreement_vs_k", "Agreement at each k fitted on both sides (bands: 95% "
+                       "half-sample intervals).", "plot_agreement_vs_k",
+                       {"across_k": tables["agreement_by_k"], "metrics": ("ari", "ami")})]
+
+
+def figure_specs(tables: Mapping[str, pd.DataFrame]) -> tuple[list[FigureSpec], list[str]]:
+    """Every figure the run's tables allow, in the report's order; a figure whose inputs cannot
+    be assembled becomes a note, not a crash.
+
+    Returns
+    -------
+    specs : list of FigureSpec
+    notes : list of str
+    """
+    kind = run_kind(str(tables["run"].iloc[0]["source"]))
+    assemblers = [("cluster scatter", lambda: _scatter_specs(tables)),
+                  ("BIC curves", lambda: _criteria_specs(tables)),
+                  ("contingency heatmap", lambda: _contingency_specs(tables, kind)),
+                  ("feature agreement", lambda: _feature_agreement_specs(tables)),
+                  ("agreement vs k", lambda: _across_k_specs(tables))]
+    specs, notes = [], []
+    for name, assemble in assemblers:
         try:
-            figures += draw()
+            specs += assemble()
         except (ValueError, KeyError, IndexError) as error:
             notes.append(f"the {name} plot could not be drawn from the stored tables: {error}")
+    return specs, notes
+
+
+def _drawn(specs: list[FigureSpec], rendered: Mapping[str, bytes] | None) -> tuple[list[Figure], list[str]]:
+    """The specs' PNGs (taken from ``rendered`` when given); a plot that fails becomes a note."""
+    figures, notes = [], []
+    for spec in specs:
+        try:
+            png = rendered[spec.name] if rendered is not None else spec.render()
+        except (ValueError, KeyError, IndexError) as error:
+            notes.append(f"the {spec.name.replace('_', ' ')} plot could not be drawn: {error}")
+            continue
+        figures.append(Figure(spec.name, spec.caption, png))
     return figures, notes
 
 
 # ---------------------------------------------------------------------------- notes
 
 
-def report_notes(tables: Mapping[str, pd.DataFrame]) -> list[str]:
-    """Plain-language caveats: demo audio, few tracks, one-cluster models, missing tracks,
-    missing stages."""
-    notes = [DEMO_AUDIO_CAVEAT] if tables["run"]["source"].eq("demo").any() else []
-    coverage = tables["track_coverage"]
-    both = int((coverage["has_spotify"] & coverage["has_aubio"]).sum()) if not coverage.empty else 0
-    if both < MIN_TRACKS_FOR_INFERENCE:
-        notes.append(f"only {both} tracks have both Spotify and Aubio features (fewer than "
+def report_notes(tables: Mapping[str, pd.DataFrame], kind: RunKind) -> list[str]:
+    """Plain-language caveats: demo audio, the models' warnings, few tracks, one-cluster
+    models, tracks left out, missing stages."""
+    models = tables["models"]
+    notes = [DEMO_AUDIO_CAVEAT] if kind.name == "demo" else []
+    notes += [f"the {model.feature_set} model: {warning}." for model in models.itertuples(index=False)
+              for warning in listed(getattr(model, "warnings", None))]
+    fitted = _fitted_tracks(tables)
+    sides = " and ".join(side.capitalize() for side in kind.sides)
+    if len(fitted) < MIN_TRACKS_FOR_INFERENCE:
+        notes.append(f"only {len(fitted)} tracks were clustered on {sides} features (fewer than "
                      f"{MIN_TRACKS_FOR_INFERENCE}): intervals and p-values are too coarse to rely on.")
-    lacking = len(coverage) - both
+    coverage = tables["track_coverage"]
+    lacking = int((~coverage["track_id"].isin(fitted)).sum()) if fitted else 0
     if lacking:
-        notes.append(f"{lacking} of {len(coverage)} tracks lack Spotify or Aubio features and are "
-                     f"left out of every comparison (listed at the end).")
-    for model in tables["models"].itertuples(index=False):
+        notes.append(f"{lacking} of {len(coverage)} tracks were not clustered (no {sides} features, "
+                     "or none fit to cluster) and are left out of every comparison (listed at the end).")
+    for model in models.itertuples(index=False):
         if int(model.k) < 2:
             notes.append(f"the {model.feature_set} model has a single cluster: every agreement with it "
                          f"is a convention (0, or 1 against another single cluster) and carries no "
                          f"information.")
-    fitted = set(tables["models"]["feature_set"])
     notes += [f"no {side} model was fitted for this run, so it is left out of the comparison."
-              for side in ("spotify", "aubio") if side not in fitted]
-    if tables["feature_agreement"].empty:
+              for side in kind.sides if side not in set(models["feature_set"])]
+    if "feature_agreement" in kind.sections and tables["feature_agreement"].empty:
         notes.append("feature agreement was not computed (fewer than 10 tracks with both feature sets).")
     return notes
 
@@ -484,7 +698,55 @@ def _check_tables(tables: Mapping[str, pd.DataFrame]) -> None:
                          f"songmix.warehouse.report_reads.report_tables(path, run_id)")
 
 
-def build_report(tables: Mapping[str, pd.DataFrame], *, plot_folder: str = "plots") -> Report:
+def _sections(tables: Mapping[str, pd.DataFrame], kind: RunKind) -> list[tuple[str, str, pd.DataFrame, str]]:
+    """``(title, text, table, text when empty)`` of every section the kind shows, in order."""
+    predicted, direct = _feature_tables(tables["feature_agreement"])
+    missing = missing_tracks(tables["track_coverage"], _fitted_tracks(tables), kind)
+    truth = f" {kind.truth} are the truth." if kind.truth else ""
+    left_out = _left_out_reasons(tables["model_selection"])
+    builders = {
+        "agreement": lambda: ("Agreement per comparison",
+                              "Half-sample 95% intervals (half the tracks drawn without replacement, "
+                              "limited to each metric's range) and a permutation null (one side's "
+                              "labels shuffled)." + truth + (" notebook_k2 is the seed notebook's "
+                              "model: k=2 on acousticness and energy only." if "pairs" in kind.sections
+                              else ""), agreement_table(tables["comparison"]), _NOTHING),
+        "model_selection": lambda: ("Model selection",
+                                    "BIC (lower is better) of every covariance type and k, as R's mclust "
+                                    "compares them; * marks the model used. " + (
+                                        "Left out: " + "; ".join(left_out) + "." if left_out else
+                                        "Every pair asked for was fitted."),
+                                    model_selection_table(tables["model_selection"]),
+                                    "Not recorded for this run (fitted before songmix compared "
+                                    "covariance types)."),
+        "across_k": lambda: ("Agreement across k", "Each side's best model at every k fitted on both.",
+                             across_k_table(tables["agreement_by_k"]), _NOTHING),
+        "pairs": lambda: ("Matched cluster pairs", "Clusters paired by the Hungarian method; names come "
+                          "from each cluster's most unusual mean Spotify features. Precision: share of "
+                          "the right cluster inside the left one; recall: share of the left cluster "
+                          "recovered.", pairs_table(tables["cluster_pairs"]), _NOTHING),
+        "profiles": lambda: ("Cluster profiles (Spotify vs Aubio)", "Mean Spotify features of every "
+                             "cluster of both models.", profiles_table(tables["cluster_profiles"]), _NOTHING),
+        "feature_agreement": lambda: ("Feature agreement", "How well Aubio's features predict each "
+                                      "Spotify feature.", predicted, _NOTHING),
+        "direct": lambda: ("Features both sides measure", "Tempo within 4 % (acc1) and up to octave "
+                           "errors (acc2); key and mode agreement; loudness correlation.", direct, _NOTHING),
+        "accuracy": lambda: (f"Extractor accuracy against {kind.truth}", "Tempo within 4 % (acc1) and "
+                             "up to octave errors (acc2); mean MIREX key score.",
+                             tables["extractor_accuracy"].assign(value=lambda f: f["value"].map(_number)),
+                             f"No tempo, key and mode in {kind.truth} to measure against."),
+        "left_out": lambda: (f"Tracks left out ({len(missing)})", "Tracks of the run the models were "
+                             "not fitted on.", missing, "None: every track of the run was clustered."),
+    }
+    return [builders[name]() for name in builders if name in kind.sections]
+
+
+def build_report(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    plot_folder: str = "plots",
+    rendered: Mapping[str, bytes] | None = None,
+) -> Report:
     """Render one run's report from its stored tables.
 
     Parameters
@@ -493,6 +755,9 @@ def build_report(tables: Mapping[str, pd.DataFrame], *, plot_folder: str = "plot
         All of :data:`REPORT_TABLES` (empty frames allowed, except ``run``: one row).
     plot_folder : str, default "plots"
         Folder, relative to the Markdown file, the caller writes ``<name>.png`` plots into.
+    rendered : dict of str to bytes, optional
+        PNGs of :func:`figure_specs` already drawn, by name (the pipeline caches them);
+        default: draw them here.
 
     Returns
     -------
@@ -507,89 +772,69 @@ def build_report(tables: Mapping[str, pd.DataFrame], *, plot_folder: str = "plot
     if len(tables["run"]) != 1:
         raise ValueError(f"tables['run'] must be the one row of the run, got {len(tables['run'])} rows")
     run = tables["run"].iloc[0]
-    comparison = tables["comparison"]
-    headline = headline_sentence(comparison)
-    figures, plot_notes = _figures(tables)
-    notes = tuple(report_notes(tables) + plot_notes)
+    kind = run_kind(str(run["source"]))
+    headline = headline_sentence(tables["comparison"], kind)
+    specs, spec_notes = figure_specs(tables)
+    figures, plot_notes = _drawn(specs, rendered)
+    notes = tuple(report_notes(tables, kind) + spec_notes + plot_notes)
     parameters = json.loads(run["parameters"]) if isinstance(run["parameters"], str) else dict(run["parameters"])
     meta = (f"run {run['run_id']} · source {run['source']} · status {run['status']} · started "
             f"{run['started_at']} · songmix {run['code_version']} · parameters "
             + ", ".join(f"{k}={v}" for k, v in parameters.items()))
-    predicted, direct = _feature_tables(tables["feature_agreement"])
-    accuracy = tables["extractor_accuracy"].assign(value=lambda f: f["value"].map(_number))
-    missing = missing_tracks(tables["track_coverage"])
-    sections = [
-        ("Agreement per comparison",
-         "Half-sample 95% intervals (half the tracks drawn without replacement) and a permutation "
-         "null (one side's labels shuffled). notebook_k2 is the seed notebook's model: k=2 on "
-         "acousticness and energy only.", agreement_table(comparison)),
-        ("Agreement across k", "Each side's best model at every k fitted on both.",
-         across_k_table(tables["agreement_by_k"])),
-        ("Matched cluster pairs", "Clusters paired by the Hungarian method; names come from each "
-         "cluster's most unusual mean Spotify features. Precision: share of the right cluster inside "
-         "the left one; recall: share of the left cluster recovered.", pairs_table(tables["cluster_pairs"])),
-        ("Cluster profiles (Spotify vs Aubio)", "Mean Spotify features of every cluster of both models.",
-         profiles_table(tables["cluster_profiles"])),
-        ("Feature agreement", "How well Aubio's features predict each Spotify feature.", predicted),
-        ("Features both sides measure", "Tempo within 4 % (acc1) and up to octave errors (acc2); key "
-         "and mode agreement; loudness correlation.", direct),
-        ("Extractor accuracy against the demo's ground truth", "", accuracy),
-        (f"Tracks left out ({len(missing)})", "Tracks of the run without both feature sets.", missing),
-    ]
-    empty_text = {sections[-1][0]: "None: every track of the run has both feature sets."}
-    supporting = _supporting_sentence(comparison)
-    return Report(
-        run_id=str(run["run_id"]), headline=headline, notes=notes, figures=tuple(figures),
-        html=_render_html(headline, supporting, meta, notes, sections, figures, empty_text),
-        markdown=_render_markdown(headline, supporting, meta, notes, sections, figures, plot_folder,
-                                  empty_text),
-    )
+    page = _Page(kind.question, meta, headline, _supporting_sentence(tables["comparison"], kind), notes,
+                 _sections(tables, kind), figures)
+    return Report(run_id=str(run["run_id"]), kind=kind, headline=headline, notes=notes,
+                  figures=tuple(figures), html=_render_html(page), markdown=_render_markdown(page, plot_folder))
 
 
-def _render_html(headline, supporting, meta, notes, sections, figures, empty_text) -> str:
+@dataclass(frozen=True)
+class _Page:
+    """Everything a rendered report shows, in order: headline, plots, notes, sections."""
+
+    title: str
+    meta: str
+    headline: str
+    supporting: str
+    notes: tuple[str, ...]
+    sections: list[tuple[str, str, pd.DataFrame, str]]
+    figures: list[Figure]
+
+
+def _render_html(page: _Page) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>songmix: how closely Aubio's clustering mimics Spotify's</title>",
+             f"<title>songmix: {html.escape(page.title)}</title>",
              f"<style>{_STYLE}</style></head><body>",
-             "<h1>How closely does Aubio's clustering mimic Spotify's?</h1>",
-             f'<p class="meta">{html.escape(meta)}</p>',
-             f'<p class="headline">{html.escape(headline)}</p>']
-    if supporting:
-        parts.append(f"<p>{html.escape(supporting)}</p>")
-    if notes:
-        parts.append('<div class="notes"><strong>Read with care:</strong><ul>'
-                     + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul></div>")
-    for title, text, frame in sections[:4]:
-        parts.append(_html_section(title, text, frame, empty_text.get(title, _NOTHING)))
-    parts.append("<h2>Plots</h2>")
-    for figure in figures:
+             f"<h1>{html.escape(page.title)}</h1>",
+             f'<p class="meta">{html.escape(page.meta)}</p>',
+             f'<p class="headline">{html.escape(page.headline)}</p>']
+    if page.supporting:
+        parts.append(f"<p>{html.escape(page.supporting)}</p>")
+    for figure in page.figures:
         uri = "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
         parts.append(f'<figure><img alt="{html.escape(figure.name)}" src="{uri}">'
                      f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>")
-    for title, text, frame in sections[4:]:
-        parts.append(_html_section(title, text, frame, empty_text.get(title, _NOTHING)))
+    if page.notes:
+        parts.append('<div class="notes"><strong>Read with care:</strong><ul>'
+                     + "".join(f"<li>{html.escape(n)}</li>" for n in page.notes) + "</ul></div>")
+    for title, text, frame, empty in page.sections:
+        body = _html_table(frame) if not frame.empty else f"<p><em>{html.escape(empty)}</em></p>"
+        intro = f"<p>{html.escape(text)}</p>" if text else ""
+        parts.append(f"<h2>{html.escape(title)}</h2>{intro}{body}")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _html_section(title: str, text: str, frame: pd.DataFrame, empty: str) -> str:
-    body = _html_table(frame) if not frame.empty else f"<p><em>{html.escape(empty)}</em></p>"
-    intro = f"<p>{html.escape(text)}</p>" if text else ""
-    return f"<h2>{html.escape(title)}</h2>{intro}{body}"
-
-
-def _render_markdown(headline, supporting, meta, notes, sections, figures, plot_folder, empty_text) -> str:
-    parts = ["# How closely does Aubio's clustering mimic Spotify's?", "", f"_{meta}_", "",
-             f"**{headline}**", ""]
-    if supporting:
-        parts += [supporting, ""]
-    if notes:
-        parts += ["Read with care:", "", *(f"- {note}" for note in notes), ""]
-    for title, text, frame in sections:
+def _render_markdown(page: _Page, plot_folder: str) -> str:
+    parts = [f"# {page.title}", "", f"_{page.meta}_", "", f"**{page.headline}**", ""]
+    if page.supporting:
+        parts += [page.supporting, ""]
+    for figure in page.figures:
+        parts += [f"![{figure.name}]({plot_folder}/{figure.name}.png)", "", f"_{figure.caption}_", ""]
+    if page.notes:
+        parts += ["Read with care:", "", *(f"- {note}" for note in page.notes), ""]
+    for title, text, frame, empty in page.sections:
         parts += [f"## {title}", ""]
         if text:
             parts += [text, ""]
-        parts += [markdown_table(frame) if not frame.empty else f"_{empty_text.get(title, _NOTHING)}_", ""]
-    parts += ["## Plots", ""]
-    for figure in figures:
-        parts += [f"![{figure.name}]({plot_folder}/{figure.name}.png)", "", f"_{figure.caption}_", ""]
+        parts += [markdown_table(frame) if not frame.empty else f"_{empty}_", ""]
     return "\n".join(parts)

@@ -1,12 +1,16 @@
-"""The drift stage: how this run's clusterings differ from the previous run's on the same source.
+"""The drift stage: how this run's clusterings differ from the previous comparable run's.
 
 A schedule is worth having because of this: each run says which tracks moved, which are new
 and which vanished since last time, stored in ``run_drift`` and shown on the run's page.
+Only runs that selected their tracks the same way are compared (the same source and the same
+track-selection parameters, :data:`TRACK_SELECTION`): a 100-track run against a 1000-track
+one would report 900 vanished tracks that no one lost. Otherwise the stage says why it skipped.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -16,24 +20,50 @@ from songmix.flows.progress import publish_table, stage
 from songmix.tasks.drift import Drift, changed_records, measure_drift
 from songmix.warehouse.drift_reads import (
     chosen_assignments,
-    previous_completed_run,
+    previous_completed_runs,
     run_parameters,
 )
 from songmix.warehouse.store import Warehouse
 
 #: Changed tracks listed on the run's page (all of them are stored).
 CHANGED_TRACKS_SHOWN = 50
+#: Run parameters that decide which tracks a run holds; runs differing in one are not compared.
+TRACK_SELECTION = ("year", "n_tracks", "playlist", "demo_groups", "demo_audio_mismatch", "path",
+                   "name", "audio_dir")
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """What the drift stage compared, or why it compared nothing.
+
+    Attributes
+    ----------
+    drifts : list of Drift
+        One per feature set both runs fitted (empty when skipped).
+    previous_run_id : str or None
+    skipped : str or None
+        Why no run was compared (a source's first run, no run with the same track selection).
+    """
+
+    drifts: list[Drift] = field(default_factory=list)
+    previous_run_id: str | None = None
+    skipped: str | None = None
+
+    def lines(self) -> list[str]:
+        """One line per feature set, or the reason for skipping."""
+        return [d.headline() for d in self.drifts] or [f"skipped: {self.skipped}"]
 
 
 @flow(name="measure-drift")
-def drift(warehouse: Warehouse, run_id: str, *, source: str) -> list[Drift]:
-    """Compare each feature set's chosen clustering with the previous completed run's."""
-    previous_run_id = previous_completed_run(warehouse, run_id, source=source)
+def drift(warehouse: Warehouse, run_id: str, *, source: str) -> DriftReport:
+    """Compare each feature set's chosen clustering with the latest earlier completed run on
+    the same source that selected its tracks the same way."""
+    previous_run_id, skipped = comparable_previous_run(warehouse, run_id, source=source)
     current = chosen_assignments(warehouse, run_id)
     progress = stage("drift", current["feature_set"].nunique() if previous_run_id else 0)
     if previous_run_id is None:
-        progress.finish(f"first completed run on source {source!r}: nothing to compare with")
-        return []
+        progress.finish(skipped)
+        return DriftReport(skipped=skipped)
     previous = chosen_assignments(warehouse, previous_run_id)
     drifts = []
     for feature_set in sorted(set(current["feature_set"]) & set(previous["feature_set"])):
@@ -53,7 +83,32 @@ def drift(warehouse: Warehouse, run_id: str, *, source: str) -> list[Drift]:
                   description=f"Tracks whose cluster changed (first {CHANGED_TRACKS_SHOWN} per "
                   "feature set; all are in run_drift.changed_tracks)")
     progress.finish(f"since {previous_run_id}: " + "; ".join(d.headline() for d in drifts))
-    return drifts
+    return DriftReport(drifts, previous_run_id)
+
+
+def comparable_previous_run(warehouse: Warehouse, run_id: str, *, source: str) -> tuple[str | None, str | None]:
+    """The latest earlier completed run on ``source`` with this run's track selection, or
+    None and why there is none."""
+    candidates = previous_completed_runs(warehouse, run_id, source=source)
+    if not candidates:
+        return None, f"first completed run on source {source!r}: nothing to compare with"
+    selection = track_selection(warehouse, run_id)
+    for candidate in candidates:
+        if track_selection(warehouse, candidate) == selection:
+            return candidate, None
+    differences = parameter_changes(track_selection(warehouse, candidates[0]), selection)
+    shown = ", ".join(f"{name} {before} → {after}" for name, (before, after) in differences.items())
+    return None, (f"no earlier completed run on source {source!r} selected its tracks the same way "
+                  f"(the latest, {candidates[0]}: {shown}); drift compares runs over the same tracks")
+
+
+def track_selection(warehouse: Warehouse, run_id: str) -> dict:
+    """The :data:`TRACK_SELECTION` parameters of ``run_id`` (of the run it re-clustered, for a
+    re-clustering)."""
+    parameters = run_parameters(warehouse, run_id)
+    while parameters.get("reclustered_from"):
+        parameters = run_parameters(warehouse, parameters["reclustered_from"])
+    return {name: parameters[name] for name in TRACK_SELECTION if name in parameters}
 
 
 def parameter_changes(previous: dict, current: dict) -> dict[str, list]:

@@ -2,33 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_table_artifact
 from prefect.context import FlowRunContext
 
-from songmix.analysis.report import DEMO_AUDIO_CAVEAT, headline_sentence, markdown_table
+from songmix.analysis.report import (
+    DEMO_AUDIO_CAVEAT,
+    REPORT_PLOTS,
+    WrittenReport,
+    build_report,
+    figure_specs,
+)
+from songmix.flows.drift import DriftReport
 from songmix.flows.progress import publish_report, stage
 from songmix.tasks.compare import (
     NOTEBOOK_K,
     Agreement,
     FeatureMeasures,
     describe_clusters,
-    figure_inputs,
     fit_notebook_model,
     measure_agreement,
     measure_agreement_across_k,
     measure_extractor_accuracy,
     measure_feature_agreement,
     render_plots,
-    save_plots,
 )
-from songmix.tasks.drift import Drift
 from songmix.tasks.modeling import MixtureFits
 from songmix.warehouse import records
+from songmix.warehouse.drift_reads import run_source
+from songmix.warehouse.report_reads import report_tables
 from songmix.warehouse.store import Warehouse
 
 #: Resamples for intervals and permutations for the null of every agreement measure.
@@ -45,30 +52,47 @@ COMPARISONS = (("spotify", "aubio"), ("spotify", "truth"), ("aubio", "truth"),
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What a run found, in the words the terminal and the Prefect UI show."""
+    """What a run found, in the words the terminal shows; its report says it at length.
+
+    Attributes
+    ----------
+    run_id, source : str
+    n_tracks : int
+        Tracks the models were fitted on.
+    chosen_k, covariance_type : dict
+        Per feature set, the chosen model.
+    warnings : dict of str to tuple of str
+        Per feature set, reasons to distrust its chosen model.
+    headline : str
+        The report's answer to the run's question (set when the report is written).
+    agreement : dict of str to DataFrame
+        ``"<left> vs <right>"``: ARI, NMI, AMI with intervals and null.
+    extractor_accuracy : dict of str to float
+    notes : tuple of str
+    report : Path or None
+        The report's HTML page, once written.
+    """
 
     run_id: str
+    source: str
     n_tracks: int
     chosen_k: dict[str, int]
+    covariance_type: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    headline: str = ""
     agreement: dict[str, pd.DataFrame] = field(default_factory=dict)
     extractor_accuracy: dict[str, float] = field(default_factory=dict)
-    plots: dict[str, Path] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
-
-    def headline(self) -> str:
-        """One sentence: how closely Aubio's clustering mimics Spotify's."""
-        table = self.agreement.get("spotify vs aubio")
-        if table is None:
-            return "No comparison: one of the clusterings could not be fitted (see notes)."
-        # The report's own sentence, so the terminal and the report say the same thing.
-        return headline_sentence(table.reset_index().assign(
-            left_set="spotify", right_set="aubio", left_k=self.chosen_k["spotify"],
-            right_k=self.chosen_k["aubio"], n_tracks=self.n_tracks))
+    report: Path | None = None
 
     def as_text(self) -> str:
-        lines = [f"run {self.run_id}: {self.n_tracks} tracks, k = "
-                 + ", ".join(f"{name} {k}" for name, k in self.chosen_k.items()),
-                 self.headline()]
+        lines = [f"run {self.run_id} ({self.source}): {self.n_tracks} tracks clustered"
+                 + "".join(f", {name} k = {k} ({self.covariance_type.get(name, '?')} covariances)"
+                           for name, k in self.chosen_k.items())]
+        if self.headline:
+            lines.append(self.headline)
+        lines += [f"  warning: {name} model: {warning}" for name, warnings in self.warnings.items()
+                  for warning in warnings]
         for name, table in self.agreement.items():
             lines.append(f"  {name:<22} ARI {table.loc['ari', 'value']:.3f}  "
                          f"NMI {table.loc['nmi', 'value']:.3f}  AMI {table.loc['ami', 'value']:.3f}")
@@ -76,21 +100,9 @@ class RunSummary:
             lines.append("  extractor vs truth: " + ", ".join(
                 f"{metric} {value:.2f}" for metric, value in self.extractor_accuracy.items()))
         lines += [f"  note: {note}" for note in self.notes]
-        if self.plots:
-            lines.append(f"plots: {next(iter(self.plots.values())).parent}")
-        lines.append(f"full report: songmix report --run {self.run_id}")
+        lines.append(f"report: {self.report}" if self.report else
+                     f"report: songmix report --run {self.run_id}")
         return "\n".join(lines)
-
-    def as_markdown(self) -> str:
-        parts = [f"# songmix run `{self.run_id}`", "", self.headline(), ""]
-        for name, table in self.agreement.items():
-            parts += [f"## {name}", "", markdown_table(table.round(4)), ""]
-        if self.extractor_accuracy:
-            parts += ["## Extractor accuracy", "",
-                      markdown_table(pd.Series(self.extractor_accuracy).round(3).rename_axis("metric").to_frame("value")), ""]
-        parts += [f"- {note}" for note in self.notes]
-        parts += [f"- plot `{name}`: {path}" for name, path in self.plots.items()]
-        return "\n".join(parts)
 
 
 @flow(name="compare-clusterings")
@@ -99,13 +111,11 @@ def compare(
     run_id: str,
     track_ids: list[str],
     fits: dict[str, MixtureFits],
-    *,
-    out_dir: Path,
 ) -> RunSummary:
     """Agreement of the two clusterings (and of each, and of the seed notebook's model, with
     the other and the truth), matched clusters with names, agreement across k, feature
-    agreement, extractor accuracy and the plots; stored per run."""
-    progress = stage("comparison", 6)
+    agreement and extractor accuracy; stored per run (the report draws them)."""
+    progress = stage("comparison", 5)
     fitted_ids = warehouse.fitted_track_ids(run_id)
     features = {"spotify": warehouse.spotify_feature_frame(track_ids),
                 "aubio": warehouse.aubio_feature_frame(track_ids)}
@@ -143,22 +153,24 @@ def compare(
     progress.advance()
     warehouse.write(_comparison_tables(run_id, agreements, profiles, across_k, feature_measures,
                                        accuracy))
-    figures = figure_inputs(fits, {name: features[name].loc[fitted_ids, list(fit.scaler.feature_names)]
-                                   for name, fit in fits.items()},
-                            _find(agreements, "spotify", "aubio"), warehouse.fit_curves(run_id),
-                            feature_measures, across_k)
-    plots = save_plots(render_plots(figures), out_dir)
-    progress.advance()
-    summary = RunSummary(
-        run_id=run_id, n_tracks=len(fitted_ids),
-        chosen_k={name: fit.chosen_k for name, fit in fits.items()},
+    summary = fitted_summary(
+        warehouse, run_id, fits, len(fitted_ids),
         agreement={f"{a.left_set} vs {a.right_set}": a.uncertainty.to_frame() for a in agreements},
         extractor_accuracy={m: v for m, v in accuracy.items() if m != "n_tracks"},
-        plots=plots,
-        notes=tuple(dict.fromkeys([*notes, *(n for a in agreements for n in a.uncertainty.notes)])),
-    )
-    progress.finish(summary.headline())
+        notes=tuple(dict.fromkeys([*notes, *(n for a in agreements for n in a.uncertainty.notes)])))
+    progress.finish("; ".join(f"{name} ARI {table.loc['ari', 'value']:.3f}"
+                              for name, table in summary.agreement.items()) or "nothing to compare")
     return summary
+
+
+def fitted_summary(warehouse: Warehouse, run_id: str, fits: dict[str, MixtureFits], n_tracks: int,
+                   **found) -> RunSummary:
+    """The summary of a run's chosen models, with what its comparison ``found``."""
+    return RunSummary(
+        run_id=run_id, source=run_source(warehouse, run_id), n_tracks=n_tracks,
+        chosen_k={name: fit.chosen_k for name, fit in fits.items()},
+        covariance_type={name: fit.covariance_type for name, fit in fits.items()},
+        warnings={name: fit.warnings for name, fit in fits.items() if fit.warnings}, **found)
 
 
 def _missing_track_notes(
@@ -198,23 +210,33 @@ def _comparison_tables(
     return tables
 
 
-def _find(agreements: list[Agreement], left: str, right: str) -> Agreement | None:
-    return next((a for a in agreements if (a.left_set, a.right_set) == (left, right)), None)
+def publish_run(warehouse: Warehouse, summary: RunSummary, drift: DriftReport | None, *,
+                out_dir: Path) -> RunSummary:
+    """Write the run's report (HTML, Markdown and plots under ``out_dir``) and publish it, with
+    the drift since the previous comparable run, as the run's ``songmix-report`` artifact and
+    its agreement as ``songmix-comparison``; returns the summary with the report's headline."""
+    written = write_run_report(warehouse.path, summary.run_id, out_dir)
+    drift_part = [] if drift is None else ["## Drift since the previous run",
+                                           *(f"- {line}" for line in drift.lines())]
+    publish_report("\n\n".join([written.report.markdown, *drift_part]),
+                   {figure.name: written.plots / f"{figure.name}.png" for figure in written.report.figures})
+    publish_comparison(summary)
+    return dataclasses.replace(summary, headline=written.report.headline, report=written.html)
 
 
-def publish_run(summary: RunSummary, drifts: list[Drift]) -> None:
-    """Publish a run's summary artifacts, and its report with the drift since the previous run."""
-    publish_summary(summary)
-    publish_report("\n\n".join([summary.as_markdown(), "## Drift since the previous run",
-                                *(f"- {d.headline()}" for d in drifts)]), summary.plots)
+def write_run_report(database: Path, run_id: str, out_dir: Path) -> WrittenReport:
+    """The report of ``run_id`` from the warehouse, its figures drawn through the cache, saved
+    under ``out_dir``."""
+    tables = report_tables(database, run_id)
+    specs, _ = figure_specs(tables)
+    rendered = render_plots({spec.name: (spec.plotter, spec.arguments) for spec in specs})
+    return build_report(tables, plot_folder=REPORT_PLOTS, rendered=rendered).save(out_dir)
 
 
-def publish_summary(summary: RunSummary) -> None:
-    """Publish the summary as Prefect artifacts (shown on the flow run's page in the UI)."""
+def publish_comparison(summary: RunSummary) -> None:
+    """The agreement tables as a Prefect table artifact (shown on the flow run's page)."""
     if FlowRunContext.get() is None:
         return
-    create_markdown_artifact(summary.as_markdown(), key="songmix-summary",
-                             description="How closely Aubio's clustering mimics Spotify's")
     rows = [{"comparison": name, "metric": metric, **values.round(4).to_dict()}
             for name, table in summary.agreement.items() for metric, values in table.iterrows()]
     if rows:

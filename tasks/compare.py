@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,19 +14,11 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFnPolicy
 from songmix.analysis.agreement import AgreementWithUncertainty, agreement_across_k, agreement_with_uncertainty
 from songmix.analysis.compare import ClusteringComparison, compare_clusterings, matched_cluster_profiles
 from songmix.analysis.features import DirectAgreement, FeatureAgreement, direct_agreement, feature_agreement
-from songmix.analysis.plots import (
-    plot_agreement_vs_k,
-    plot_cluster_scatter,
-    plot_contingency_heatmap,
-    plot_feature_agreement,
-    plot_information_criteria,
-)
-from songmix.analysis.report import SCATTER_FEATURES
+from songmix.analysis.report import PLOTTERS
 from songmix.audio.accuracy import extractor_accuracy
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES
-from songmix.em import fit_gmm, full_covariances, predict
+from songmix.em import fit_gmm, predict
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
-from songmix.tasks.modeling import MixtureFits
 
 
 #: The seed notebook's model: two components on these two Spotify features.
@@ -133,46 +124,6 @@ def measure_extractor_accuracy(
     return extractor_accuracy(aubio, truth, plain_aubio)
 
 
-def figure_inputs(
-    fits: dict[str, MixtureFits],
-    features: dict[str, pd.DataFrame],
-    spotify_vs_aubio: Agreement | None,
-    fit_curves: pd.DataFrame,
-    feature_measures: FeatureMeasures | None,
-    across_k: pd.DataFrame | None,
-) -> dict[str, tuple[str, dict]]:
-    """What each of the run's figures draws, by figure name: ``(plot function, arguments)``,
-    the arguments plain values (arrays, frames, strings, numbers)."""
-    figures: dict[str, tuple[str, dict]] = {}
-    for feature_set, fit in fits.items():
-        model = fit.models[fit.chosen_k]
-        x_feature, y_feature = SCATTER_FEATURES[feature_set]
-        scale = fit.scaler.scale
-        figures[f"{feature_set}_clusters"] = ("plot_cluster_scatter", {
-            "features": features[feature_set].to_numpy(dtype=float), "labels": fit.labels(),
-            "means": fit.scaler.inverse_transform(model.means),
-            "covariances": full_covariances(model) * np.outer(scale, scale),
-            "feature_names": list(fit.scaler.feature_names), "x_feature": x_feature,
-            "y_feature": y_feature, "title": f"{feature_set.capitalize()} features, k={fit.chosen_k} mixture"})
-    if not fit_curves.empty:
-        figures["information_criteria"] = ("plot_information_criteria", {
-            "fits": fit_curves, "chosen_k": {name: fit.chosen_k for name, fit in fits.items()}})
-    if spotify_vs_aubio is not None:
-        figures["contingency"] = ("plot_contingency_heatmap", {
-            "contingency": spotify_vs_aubio.clusters.matched_contingency,
-            "title": "Spotify clusters (rows) vs Aubio clusters (columns)"})
-    if feature_measures is not None:
-        figures["feature_agreement"] = ("plot_feature_agreement", {"table": feature_measures.predicted.table})
-    if across_k is not None and not across_k.empty:
-        figures["agreement_vs_k"] = ("plot_agreement_vs_k", {"across_k": across_k})
-    return figures
-
-
-_PLOTTERS = {plotter.__name__: plotter for plotter in (
-    plot_cluster_scatter, plot_information_criteria, plot_contingency_heatmap,
-    plot_feature_agreement, plot_agreement_vs_k)}
-
-
 def _digest_into(digest, value) -> None:
     """Feed ``value`` (plain values, arrays, frames, nested dicts and sequences) to ``digest``,
     by content: equal values give equal bytes whichever objects hold them."""
@@ -207,16 +158,7 @@ def _figures_key(context, parameters: dict) -> str:
 # from the cache, so a rerun would draw everything again.
 @task(name="render-plots", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_figures_key))
 def render_plots(figures: dict[str, tuple[str, dict]]) -> dict[str, bytes]:
-    """PNG bytes of each figure of :func:`figure_inputs`, by name. A rerun on the same results
-    takes them from the cache: drawing is most of a warm run's comparison stage."""
-    return {name: _PLOTTERS[plotter](**arguments) for name, (plotter, arguments) in figures.items()}
-
-
-@task(name="save-plots")
-def save_plots(figures: dict[str, bytes], out_dir: Path) -> dict[str, Path]:
-    """Write each figure to ``out_dir/<name>.png``; returns the files by name."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {name: out_dir / f"{name}.png" for name in figures}
-    for name, png in figures.items():
-        written[name].write_bytes(png)
-    return written
+    """PNG bytes of each figure, by name, from ``(plot function name, arguments)`` as
+    :func:`songmix.analysis.report.figure_specs` assembles them. A rerun on the same results
+    takes them from the cache: drawing is most of a warm run's report."""
+    return {name: PLOTTERS[plotter](**arguments) for name, (plotter, arguments) in figures.items()}

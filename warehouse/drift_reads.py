@@ -13,21 +13,19 @@ import pandas as pd
 from songmix.warehouse.store import Warehouse
 
 
-def previous_completed_run(warehouse: Warehouse, run_id: str, *, source: str) -> str | None:
-    """The latest run on ``source`` that completed and started before ``run_id`` did.
-
-    Returns None for a source's first run (nothing to compare with).
-    """
+def previous_completed_runs(warehouse: Warehouse, run_id: str, *, source: str) -> list[str]:
+    """The runs on ``source`` that completed and started before ``run_id`` did, newest first
+    (empty for a source's first run)."""
     with warehouse.reading() as connection:
         found = connection.execute(
             "SELECT previous.run_id FROM runs previous, runs current "
             "WHERE current.run_id = ? AND previous.run_id <> current.run_id "
             "AND previous.source = ? AND previous.status = 'completed' "
             "AND previous.started_at <= current.started_at "
-            "ORDER BY previous.started_at DESC, previous.finished_at DESC LIMIT 1",
+            "ORDER BY previous.started_at DESC, previous.finished_at DESC",
             [run_id, source],
-        ).fetchone()
-    return found[0] if found else None
+        ).fetchall()
+    return [previous for (previous,) in found]
 
 
 def latest_completed_run(warehouse: Warehouse, *, source: str | None = None) -> str | None:

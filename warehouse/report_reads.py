@@ -31,10 +31,12 @@ _REPORT_QUERIES: dict[str, str] = {
                          "ORDER BY spotify_feature, measure",
     "extractor_accuracy": "SELECT metric, value, n_tracks FROM extractor_accuracy WHERE run_id = ? "
                           "ORDER BY metric",
+    "model_selection": "SELECT * EXCLUDE (run_id) FROM model_selection WHERE run_id = ? "
+                       "ORDER BY feature_set = 'spotify' DESC, feature_set, covariance_type, k",
     "fit_curves": "SELECT feature_set, k, seed, bic, aic FROM gmm_fits "
                   "WHERE run_id = ? AND bic IS NOT NULL ORDER BY feature_set, k, seed",
-    "models": "SELECT feature_set, k, features, scaler_mean, scaler_scale, n_samples, track_ids "
-              "FROM gmm_models WHERE run_id = ? AND chosen "
+    "models": "SELECT feature_set, k, covariance_type, warnings, features, scaler_mean, scaler_scale, "
+              "n_samples, track_ids FROM gmm_models WHERE run_id = ? AND chosen "
               "ORDER BY feature_set = 'spotify' DESC, feature_set",
     "components": "SELECT c.feature_set, c.k, c.component, c.weight, c.mean_original, c.covariance "
                   "FROM gmm_components c JOIN gmm_models m USING (run_id, feature_set, k) "
@@ -59,8 +61,8 @@ _REPORT_QUERIES: dict[str, str] = {
                       "WHERE r.run_id = ? ORDER BY r.position",
 }
 
-_LATEST_COMPARED_RUN = (
-    "SELECT r.run_id FROM runs r WHERE EXISTS (SELECT 1 FROM comparison c WHERE c.run_id = r.run_id) "
+_LATEST_FITTED_RUN = (
+    "SELECT r.run_id FROM runs r WHERE EXISTS (SELECT 1 FROM gmm_models m WHERE m.run_id = r.run_id) "
     "ORDER BY (r.status = 'completed') DESC, r.started_at DESC LIMIT 1"
 )
 
@@ -72,9 +74,10 @@ def _open(path: Path | str):
 
 
 def _has_report_marts(connection) -> bool:
-    """False for a warehouse last written before the report marts existed (schema < 3)."""
+    """False for a warehouse last written before the report's tables existed (the last of
+    them, model_selection, came with schema 9)."""
     return bool(connection.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'cluster_profiles'").fetchone()[0])
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'model_selection'").fetchone()[0])
 
 
 def report_tables(path: Path | str, run_id: str | None = None) -> dict[str, pd.DataFrame]:
@@ -85,12 +88,12 @@ def report_tables(path: Path | str, run_id: str | None = None) -> dict[str, pd.D
     path : Path or str
         The warehouse file.
     run_id : str, optional
-        Default: the latest run with a comparison, completed runs first.
+        Default: the latest run that fitted models, completed runs first.
 
     Raises
     ------
     WarehouseError
-        No warehouse, no compared run, or ``run_id`` unknown.
+        No warehouse, no run with models, or ``run_id`` unknown.
     """
     with _open(path) as connection:
         _check_version(connection, Path(path))
@@ -98,9 +101,9 @@ def report_tables(path: Path | str, run_id: str | None = None) -> dict[str, pd.D
             raise WarehouseError(f"{path} predates the report's tables; run `songmix run` once "
                                  "with this songmix to upgrade it and compute them")
         if run_id is None:
-            found = connection.execute(_LATEST_COMPARED_RUN).fetchone()
+            found = connection.execute(_LATEST_FITTED_RUN).fetchone()
             if found is None:
-                raise WarehouseError(f"no run in {path} has a comparison yet; run `songmix run` first")
+                raise WarehouseError(f"no run in {path} has fitted models yet; run `songmix run` first")
             run_id = found[0]
         tables = {name: connection.execute(sql, [run_id]).df() for name, sql in _REPORT_QUERIES.items()}
     if tables["run"].empty:

@@ -15,7 +15,7 @@ import pytest
 from songmix.analysis.agreement import agreement_across_k, agreement_with_uncertainty
 from songmix.analysis.compare import compare_clusterings, matched_cluster_profiles
 from songmix.analysis.features import direct_agreement, feature_agreement
-from songmix.analysis.report import DEMO_AUDIO_CAVEAT, REPORT_TABLES, build_report, headline_sentence
+from songmix.analysis.report import DEMO_AUDIO_CAVEAT, REPORT_TABLES, RUN_KINDS, build_report, headline_sentence
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 from songmix.tasks.compare import Agreement, FeatureMeasures
 from songmix.warehouse import records
@@ -53,7 +53,8 @@ def _model_rows(feature_set: str, frame: pd.DataFrame, labels: np.ndarray, ids: 
         components.append({"feature_set": feature_set, "k": k, "component": component, "weight": len(members) / len(ids),
                            "mean_original": members.mean(axis=0).tolist() if len(members) else [0.0] * len(columns),
                            "covariance": (np.atleast_2d(covariance) / np.outer(scale, scale) + 1e-6 * np.eye(len(columns))).ravel().tolist()})
-    model = {"feature_set": feature_set, "k": k, "features": columns, "scaler_mean": frame.mean().tolist(),
+    model = {"feature_set": feature_set, "k": k, "covariance_type": "full", "warnings": [],
+             "features": columns, "scaler_mean": frame.mean().tolist(),
              "scaler_scale": scale.tolist(), "n_samples": len(ids), "track_ids": ids}
     assignments = pd.DataFrame({"feature_set": feature_set, "track_id": ids, "cluster": labels})
     return model, pd.DataFrame(components), assignments
@@ -98,6 +99,13 @@ def make_tables(
                             "reasons": "download: no preview"})
     fits = pd.DataFrame([{"feature_set": side, "k": k, "seed": s, "bic": 1000.0 - 50 * k + s, "aic": 900.0 - 40 * k}
                          for side in ("spotify", "aubio") for k in (2, 3) for s in (0, 1)])
+    selection = pd.DataFrame([
+        {"feature_set": side, "covariance_type": covariance_type, "k": k,
+         "status": "left out" if (covariance_type, k) == ("full", 3) else "fitted",
+         "reason": "each full covariance has 45 free parameters" if (covariance_type, k) == ("full", 3) else None,
+         "bic": None if (covariance_type, k) == ("full", 3) else 1000.0 - 50 * k + len(covariance_type),
+         "aic": 900.0, "chosen": (covariance_type, k) == ("diag", 3), "n_samples": n_tracks, "prior": False}
+        for side in ("spotify", "aubio") for covariance_type in ("full", "diag") for k in (2, 3)])
     return {
         **merged,
         "run": pd.DataFrame([{"run_id": "r1", "source": "demo", "parameters": json.dumps({"n_tracks": n_tracks}),
@@ -107,6 +115,7 @@ def make_tables(
         "feature_agreement": records.feature_agreement_rows("r1", measures).drop(columns="run_id"),
         "extractor_accuracy": pd.DataFrame({"metric": ["tempo_acc1"], "value": [0.9], "n_tracks": [n_tracks]}),
         "fit_curves": fits,
+        "model_selection": selection,
         "models": pd.DataFrame([m for m, _, _ in models]),
         "components": pd.concat([c for _, c, _ in models], ignore_index=True),
         "assignments": pd.concat([a for _, _, a in models], ignore_index=True),
@@ -145,7 +154,7 @@ def test_unrelated_clusterings_are_reported_as_chance():
     tables = make_tables(aubio_noise=1.0, seed=3)
     row = _spotify_vs_aubio(tables)
     assert row["p_value"] >= 0.05 and row["ci_low"] <= row["null_mean"] <= row["ci_high"]
-    assert "indistinguishable from chance" in headline_sentence(tables["comparison"])
+    assert "indistinguishable from chance" in headline_sentence(tables["comparison"], RUN_KINDS["demo"])
 
 
 def test_the_page_is_self_contained_and_embeds_every_plot_as_png(agreeing):
@@ -173,7 +182,7 @@ def test_matched_pairs_show_both_cluster_names(agreeing):
 
 def test_missing_tracks_are_counted_listed_and_escaped(agreeing):
     _, report = agreeing
-    assert any(note.startswith("3 of 93 tracks lack") for note in report.notes)
+    assert any(note.startswith("3 of 93 tracks were not clustered") for note in report.notes)
     assert "Tracks left out (3)" in report.markdown
     assert all(f"gone{i}" in report.markdown for i in range(3))
     assert "Lost &lt;b&gt;song&lt;/b&gt;" in report.html and "<b>song</b>" not in report.html
@@ -189,7 +198,7 @@ def test_a_single_cluster_model_gives_no_answer_but_a_report():
 
 def test_few_tracks_are_flagged_and_still_reported():
     report = build_report(make_tables(n_tracks=12))
-    assert any("only 12 tracks" in note for note in report.notes)
+    assert any("only 12 tracks were clustered" in note for note in report.notes)
     assert "too few to rely on" in report.headline
 
 
@@ -203,7 +212,8 @@ def test_a_run_without_any_comparison_still_renders():
 
 
 def test_headline_of_an_absent_comparison_says_so():
-    assert "No answer" in headline_sentence(make_tables()["comparison"], left="spotify", right="nothing")
+    comparison = make_tables()["comparison"]
+    assert "No answer" in headline_sentence(comparison[comparison["right_set"] != "aubio"], RUN_KINDS["spotify"])
 
 
 def test_missing_tables_are_refused_with_the_reader_to_use():
@@ -212,6 +222,96 @@ def test_missing_tables_are_refused_with_the_reader_to_use():
     with pytest.raises(ValueError, match="report_tables"):
         build_report(tables)
     assert "fit_curves" in REPORT_TABLES
+
+
+# -- one report per kind of run -------------------------------------------------------------
+
+SPOTIFY_ONLY_SECTIONS = ("Agreement across k", "Matched cluster pairs", "Cluster profiles",
+                         "Feature agreement", "Features both sides measure")
+
+
+def _as_single_side_run(tables, *, source: str, side: str) -> dict[str, pd.DataFrame]:
+    """The tables of a run that clusters one feature set and compares it with its truth: a
+    CSV data set (spotify vs its genres) or an audio folder (aubio vs truth.csv)."""
+    other = "aubio" if side == "spotify" else "spotify"
+    run = tables["run"].assign(source=source)
+    comparison = tables["comparison"]
+    truth_rows = comparison[(comparison["left_set"] == "spotify") & (comparison["right_set"] == "truth")]
+    contingency = tables["contingency"]
+    contingency = contingency[(contingency["left_set"] == "spotify") & (contingency["right_set"] == "truth")]
+    empty = {name: frame.iloc[0:0] for name, frame in tables.items()}
+    return {
+        **empty, "run": run,
+        "comparison": truth_rows.assign(left_set=side), "contingency": contingency.assign(left_set=side),
+        "models": tables["models"][tables["models"]["feature_set"] == side],
+        "components": tables["components"][tables["components"]["feature_set"] == side],
+        "assignments": tables["assignments"][tables["assignments"]["feature_set"] == side],
+        "model_selection": tables["model_selection"][tables["model_selection"]["feature_set"] == side],
+        f"{side}_features": tables[f"{side}_features"],
+        "extractor_accuracy": tables["extractor_accuracy"] if side == "aubio" else empty["extractor_accuracy"],
+        "track_coverage": tables["track_coverage"].assign(**{f"has_{other}": False}),
+    }
+
+
+def _sections(report) -> list[str]:
+    return re.findall(r"^## (.+)$", report.markdown, flags=re.MULTILINE)
+
+
+def test_a_demo_report_has_every_section_and_its_plots_follow_the_headline(agreeing):
+    _, report = agreeing
+    assert report.kind.name == "demo"
+    assert _sections(report) == [
+        "Agreement per comparison", "Model selection", "Agreement across k", "Matched cluster pairs",
+        "Cluster profiles (Spotify vs Aubio)", "Feature agreement", "Features both sides measure",
+        "Extractor accuracy against the demo's generating groups", "Tracks left out (3)"]
+    headline_at = report.html.index('class="headline"')
+    assert headline_at < report.html.index("<figure") < report.html.index("Read with care") < report.html.index("<h2>")
+    markdown_headline = report.markdown.index(f"**{report.headline}**")
+    assert markdown_headline < report.markdown.index("![") < report.markdown.index("## ")
+
+
+def test_a_csv_run_answers_whether_its_genres_are_found_without_aubio_sections():
+    tables = _as_single_side_run(make_tables(n_missing=2), source="csv:kaggle", side="spotify")
+    report = build_report(tables)
+    assert report.kind.name == "csv"
+    assert report.headline.startswith("Spotify's clustering agrees with the data set's genres more than chance")
+    assert report.markdown.startswith("# How closely does clustering Spotify's features recover the data set's genres?")
+    assert _sections(report) == ["Agreement per comparison", "Model selection", "Tracks left out (2)"]
+    text = report.markdown + report.html
+    assert not any(word in text for word in ("Aubio's", "aubio vs", "demo", "Extractor accuracy", "notebook_k2"))
+    assert {figure.name for figure in report.figures} == {"spotify_clusters", "information_criteria", "contingency"}
+    # A data set's rows are never "left out" for lacking Aubio features it cannot have.
+    assert "Aubio features" not in report.markdown and "lack" not in " ".join(report.notes)
+
+
+def test_an_audio_folder_run_answers_against_truth_csv_without_spotify_sections():
+    tables = _as_single_side_run(make_tables(), source="audio-dir", side="aubio")
+    report = build_report(tables)
+    assert report.headline.startswith("Aubio's clustering agrees with truth.csv's groups more than chance")
+    assert _sections(report) == ["Agreement per comparison", "Model selection",
+                                 "Extractor accuracy against truth.csv's groups", "Tracks left out (0)"]
+    text = report.markdown + report.html
+    assert not any(word in text for word in ("Spotify features", "Spotify's", "spotify vs", "demo", "notebook_k2"))
+    assert {figure.name for figure in report.figures} == {"aubio_clusters", "information_criteria", "contingency"}
+
+
+def test_a_folder_without_truth_says_what_is_missing():
+    tables = _as_single_side_run(make_tables(), source="audio-dir", side="aubio")
+    tables["comparison"] = tables["comparison"].iloc[0:0]
+    report = build_report(tables)
+    assert report.headline.startswith("No answer for this run: Aubio's clustering was not compared with "
+                                      "truth.csv's groups (the folder has no truth.csv")
+
+
+def test_model_selection_shows_every_pair_the_left_out_ones_and_the_warnings(agreeing):
+    tables = make_tables()
+    tables["models"] = tables["models"].assign(warnings=[["k = 3 is the largest k tried"], []])
+    report = build_report(tables)
+    section = report.markdown.split("## Model selection")[1].split("## ")[0]
+    assert "spotify · full, k = 3: left out, each full covariance has 45 free parameters" in section
+    assert re.search(r"\| spotify · diag \| [\d.]+ \| [\d.]+ \* \|", section)
+    assert "| spotify · full | " in section and " left out |" in section
+    assert "the spotify model: k = 3 is the largest k tried." in report.notes
 
 
 def test_a_demo_run_says_first_that_its_audio_is_synthesised(agreeing):

@@ -137,7 +137,7 @@ def test_the_run_publishes_progress_tables_and_the_report(served, finished_run):
     artifacts = _post(f"{api_url}/artifacts/filter", {})
     keys = {artifact["key"] for artifact in artifacts}
     assert {"downloads", "aubio-extraction", "mixture-fits", "downloads-summary",
-            "songmix-summary", "songmix-report"} <= keys
+            "songmix-comparison", "songmix-report"} <= keys
     progress = {a["key"]: a["data"] for a in artifacts if a["type"] == "progress"}
     assert progress["downloads"] == progress["aubio-extraction"] == 100.0
     report = next(a for a in artifacts if a["key"] == "songmix-report")
