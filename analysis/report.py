@@ -478,11 +478,6 @@ def missing_tracks(track_coverage: pd.DataFrame, fitted: set[str], kind: RunKind
     })
 
 
-def listed(value) -> list:
-    """A stored list column's value as a list (DuckDB hands arrays; NULL is None)."""
-    return [] if value is None or (np.ndim(value) == 0 and pd.isna(value)) else list(value)
-
-
 def _fitted_tracks(tables: Mapping[str, pd.DataFrame]) -> set[str]:
     return {track for ids in tables["models"]["track_ids"] for track in ids}
 
@@ -665,7 +660,7 @@ def report_notes(tables: Mapping[str, pd.DataFrame], kind: RunKind) -> list[str]
     models = tables["models"]
     notes = [DEMO_AUDIO_CAVEAT] if kind.name == "demo" else []
     notes += [f"the {model.feature_set} model: {warning}." for model in models.itertuples(index=False)
-              for warning in listed(getattr(model, "warnings", None))]
+              for warning in model.warnings]
     fitted = _fitted_tracks(tables)
     sides = " and ".join(side.capitalize() for side in kind.sides)
     if len(fitted) < MIN_TRACKS_FOR_INFERENCE:

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from songmix.analysis.report import listed
 from songmix.audio.features import EXTRACTOR_VERSION, extract_file, unfit_for_clustering
 from songmix.cli.options import add_db_argument, db_path
 from songmix.em import predict_proba, score_samples
@@ -197,7 +196,7 @@ def predict_song(db_path: Path, song: str, *, run_id: str | None = None) -> Pred
         row = song_features.values[feature_set][list(model.feature_names)].to_numpy(dtype=float)[None, :]
         probabilities[feature_set] = predict_proba(model, row)[0]
         warnings[feature_set] = _novelty(model, row, model_row) + [
-            f"the model itself: {warning}" for warning in listed(model_row["warnings"])]
+            f"the model itself: {warning}" for warning in model_row["warnings"]]
     missing |= {name: f"run {run_id} has no {name} model" for name in song_features.values
                 if name not in set(stored["feature_set"])}
     matched = matched_clusters(db_path, run_id)

@@ -33,7 +33,13 @@ def _names(text: str) -> list[str]:
 
 def add_model_arguments(parser: argparse.ArgumentParser, feature_sets: tuple[str, ...]) -> None:
     """How the mixtures are fitted: k, covariance type, prior, features (run and import-csv)."""
-    from songmix.tasks.options import AUTO_COVARIANCE, COVARIANCE_CHOICES, DEFAULT_KS, DEFAULT_SEEDS
+    from songmix.tasks.options import (
+        AUTO_COVARIANCE,
+        COVARIANCE_CHOICES,
+        DEFAULT_KS,
+        DEFAULT_PRIOR,
+        DEFAULT_SEEDS,
+    )
 
     parser.add_argument("--k", type=int, default=None,
                         help="number of clusters to use (default: the k with the lowest BIC)")
@@ -42,12 +48,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, feature_sets: tuple[str
     parser.add_argument("--covariance", choices=COVARIANCE_CHOICES, default=AUTO_COVARIANCE,
                         dest="covariance_type",
                         help="covariance structure of the mixture components; auto (default) compares "
-                        "full, tied, diag and spherical by BIC together with k, as R's mclust does. "
-                        "Pairs with more covariance parameters than tracks to estimate them are left "
-                        "out (model_selection lists them and why)")
-    parser.add_argument("--prior", action="store_true",
-                        help="fit under mclust's conjugate prior (priorControl): small clusters keep "
-                        "regular covariances, so no (covariance, k) pair is left out")
+                        "full, tied, diag and spherical by BIC together with k, as R's mclust does "
+                        "(the model_selection table and the report show every pair)")
+    parser.add_argument("--prior", action=argparse.BooleanOptionalAction, default=DEFAULT_PRIOR,
+                        help="fit under mclust's conjugate prior (priorControl; the default): small "
+                        "clusters keep regular covariances, so every (covariance, k) pair is compared; "
+                        "--no-prior fits by maximum likelihood and leaves out the pairs the tracks "
+                        "cannot support")
     parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
                         help=f"EM seeds per covariance type and k (default {DEFAULT_SEEDS})")
     for feature_set in feature_sets:

@@ -17,7 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from songmix.analysis.report import listed
     from songmix.warehouse.query import recent_runs
 
     if args.last < 1:
@@ -25,6 +24,6 @@ def main(args: argparse.Namespace) -> int:
     for run in recent_runs(db_path(args), args.last).itertuples(index=False):
         models = run.models if isinstance(run.models, str) else "no models"
         print(f"{run.run_id}  {run.status:<9} {run.source}  started {run.started_at:%Y-%m-%d %H:%M}  {models}")
-        for warning in listed(run.warnings):
+        for warning in run.warnings:
             print(f"    warning: {warning}")
     return 0

@@ -365,6 +365,8 @@ def selection_warnings(selection: ModelSelection) -> list[str]:
         held = [size for _, size in small]
         spread = f"{min(held):.0f}" if len(small) == 1 else f"{min(held):.0f}-{max(held):.0f}"
         which = "" if len(small) == k else f" ({', '.join(str(component) for component, _ in small)})"
+        consequence = ("their covariances lean on the prior" if selection.prior is not None
+                       else "their covariances rest on few samples")
         warnings.append(f"{len(small)} of {k} components{which} hold fewer samples ({spread}) than the "
-                        f"{own} parameters each estimates: their covariances rest on few samples")
+                        f"{own} parameters each estimates: {consequence}")
     return warnings

@@ -24,7 +24,7 @@ from songmix.flows.stages import extract_features
 from songmix.tasks.audio import measure_plain_aubio_tempo
 from songmix.tasks.compare import measure_agreement, measure_extractor_accuracy
 from songmix.tasks.modeling import MixtureFits, fit_mixtures
-from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_SEEDS, ModelOptions
+from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_PRIOR, DEFAULT_SEEDS, ModelOptions
 from songmix.warehouse import records
 from songmix.warehouse.store import Warehouse
 
@@ -39,7 +39,7 @@ def audio_dir_pipeline(
     ks: list[int] = DEFAULT_KS,
     n_seeds: int = DEFAULT_SEEDS,
     covariance_type: str = AUTO_COVARIANCE,
-    prior: bool = False,
+    prior: bool = DEFAULT_PRIOR,
     aubio_features: list[str] | None = None,
     random_state: int = 0,
     db_path: Path | None = None,

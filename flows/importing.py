@@ -23,7 +23,7 @@ from songmix.flows.reporting import AGREEMENT_RESAMPLES, RunSummary, fitted_summ
 from songmix.sources.csv_import import read_spotify_csv
 from songmix.tasks.compare import measure_agreement
 from songmix.tasks.modeling import fit_mixtures
-from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_SEEDS, ModelOptions
+from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_PRIOR, DEFAULT_SEEDS, ModelOptions
 from songmix.warehouse import records
 from songmix.warehouse.source_reads import run_genres
 from songmix.warehouse.store import Warehouse
@@ -74,7 +74,7 @@ def import_csv_run(
     ks: list[int] = DEFAULT_KS,
     n_seeds: int = DEFAULT_SEEDS,
     covariance_type: str = AUTO_COVARIANCE,
-    prior: bool = False,
+    prior: bool = DEFAULT_PRIOR,
     spotify_features: list[str] | None = None,
     random_state: int = 0,
     db_path: Path | None = None,

@@ -25,7 +25,7 @@ from songmix.flows.stages import (
     extract_features,
 )
 from songmix.sources.connect import open_source
-from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_SEEDS, ModelOptions
+from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_PRIOR, DEFAULT_SEEDS, ModelOptions
 from songmix.warehouse.run_lock import one_run_at_a_time
 from songmix.warehouse.store import Warehouse
 
@@ -41,7 +41,7 @@ def pipeline(
     ks: list[int] = DEFAULT_KS,
     n_seeds: int = DEFAULT_SEEDS,
     covariance_type: str = AUTO_COVARIANCE,
-    prior: bool = False,
+    prior: bool = DEFAULT_PRIOR,
     spotify_features: list[str] | None = None,
     aubio_features: list[str] | None = None,
     random_state: int = 0,

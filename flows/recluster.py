@@ -18,7 +18,7 @@ from songmix.flows.pipeline import validate_parameters
 from songmix.flows.reporting import RunSummary, compare, publish_run
 from songmix.flows.settings import default_db_path, default_out_dir
 from songmix.flows.stages import cluster
-from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_SEEDS, ModelOptions
+from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_PRIOR, DEFAULT_SEEDS, ModelOptions
 from songmix.warehouse.connection import validate_path
 from songmix.warehouse.drift_reads import latest_completed_run, run_source, run_track_ids
 from songmix.warehouse.run_lock import one_run_at_a_time
@@ -33,7 +33,7 @@ def recluster(
     ks: list[int] = DEFAULT_KS,
     n_seeds: int = DEFAULT_SEEDS,
     covariance_type: str = AUTO_COVARIANCE,
-    prior: bool = False,
+    prior: bool = DEFAULT_PRIOR,
     spotify_features: list[str] | None = None,
     aubio_features: list[str] | None = None,
     random_state: int = 0,

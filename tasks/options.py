@@ -18,6 +18,12 @@ AUTO_COVARIANCE = "auto"
 COVARIANCE_CHOICES: tuple[str, ...] = (AUTO_COVARIANCE, *COVARIANCE_TYPES)
 #: EM starts per (covariance type, k).
 DEFAULT_SEEDS = 10
+#: Fit under mclust's conjugate prior (``priorControl()``) unless told not to. Without it, a
+#: (covariance type, k) pair whose covariances have more free parameters than tracks to
+#: estimate them is left out, and BIC rewards components that shrink onto a tight clump of
+#: tracks (EM's maximum likelihood grows without bound as a covariance collapses); the prior
+#: keeps every covariance regular, so BIC compares every pair on the same footing.
+DEFAULT_PRIOR = True
 #: The models a run may fit, by the features they are fitted on.
 FEATURE_SETS: tuple[str, ...] = ("spotify", "aubio")
 
@@ -59,7 +65,8 @@ class ModelOptions:
     covariance_type : str
         ``auto`` (every type compared by BIC) or one of full, tied, diag, spherical.
     prior : bool
-        Fit under mclust's conjugate prior (posterior mode): every pair is supported.
+        Fit under mclust's conjugate prior (posterior mode; :data:`DEFAULT_PRIOR`): every
+        pair is supported. Without it, pairs the tracks cannot support are left out.
     random_state : int
     features : dict of str to list of str
         The features of each feature set's model (default: all its clustering features).
@@ -74,7 +81,7 @@ class ModelOptions:
     fixed_k: int | None = None
     n_seeds: int = DEFAULT_SEEDS
     covariance_type: str = AUTO_COVARIANCE
-    prior: bool = False
+    prior: bool = DEFAULT_PRIOR
     random_state: int = 0
     features: dict[str, list[str]] | None = None
 

@@ -122,7 +122,8 @@ def chosen_models(path: Path | str, run_id: str | None = None) -> pd.DataFrame:
         "  WHERE (? IS NULL AND r.status = 'completed') OR r.run_id = ? "
         "  ORDER BY r.started_at DESC LIMIT 1) "
         "SELECT m.run_id, chosen_run.source, chosen_run.started_at, m.feature_set, m.k, "
-        "       m.covariance_type, m.n_samples, m.feature_version, m.log_density_p01, m.warnings, "
+        "       m.covariance_type, m.n_samples, m.feature_version, m.log_density_p01, "
+        "       coalesce(m.warnings, []) AS warnings, "
         "       m.features, m.scaler_mean, m.scaler_scale, "
         "       c.component, c.weight, c.mean, c.covariance "
         "FROM gmm_models m JOIN chosen_run USING (run_id) "
@@ -137,7 +138,7 @@ def recent_runs(path: Path | str, limit: int) -> pd.DataFrame:
     (``"spotify k=6 diag (100 tracks), ..."``, NULL without any) and warnings (runs.warnings)."""
     return _read(
         path,
-        "SELECT r.run_id, r.source, r.status, r.started_at, r.warnings, "
+        "SELECT r.run_id, r.source, r.status, r.started_at, coalesce(r.warnings, []) AS warnings, "
         "  (SELECT string_agg(m.feature_set || ' k=' || m.k || ' ' || m.covariance_type || ' ('"
         "     || m.n_samples || ' tracks)', ', ' ORDER BY m.feature_set DESC) "
         "   FROM gmm_models m WHERE m.run_id = r.run_id AND m.chosen) AS models "

@@ -35,7 +35,8 @@ _REPORT_QUERIES: dict[str, str] = {
                        "ORDER BY feature_set = 'spotify' DESC, feature_set, covariance_type, k",
     "fit_curves": "SELECT feature_set, k, seed, bic, aic FROM gmm_fits "
                   "WHERE run_id = ? AND bic IS NOT NULL ORDER BY feature_set, k, seed",
-    "models": "SELECT feature_set, k, covariance_type, warnings, features, scaler_mean, scaler_scale, "
+    "models": "SELECT feature_set, k, covariance_type, coalesce(warnings, []) AS warnings, features, "
+              "scaler_mean, scaler_scale, "
               "n_samples, track_ids FROM gmm_models WHERE run_id = ? AND chosen "
               "ORDER BY feature_set = 'spotify' DESC, feature_set",
     "components": "SELECT c.feature_set, c.k, c.component, c.weight, c.mean_original, c.covariance "
