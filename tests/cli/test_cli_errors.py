@@ -36,6 +36,8 @@ def _fails_cleanly(capsys, argv, *, match):
     (["--tracks", "20", "--k", "21"], "--k"),
     (["--seeds", "0"], "--seeds"),
     (["--demo-groups", "9"], "--demo-groups"),
+    (["--spotify-features", "energy,loudnes"], "unknown spotify features ['loudnes']; choose from danceability"),
+    (["--aubio-features", "tempo"], "the aubio model needs at least two features"),
 ])
 def test_impossible_run_parameters_are_refused_before_anything_is_written(
         capsys, warehouse_path, arguments, message):

@@ -119,7 +119,7 @@ def test_predict_names_the_matched_clusters_of_both_models(runs):
 
 def test_a_warehouse_without_a_comparison_is_refused_plainly(tmp_path):
     Warehouse(tmp_path / "empty.duckdb")
-    with pytest.raises(WarehouseError, match="no run .* has a comparison"):
+    with pytest.raises(WarehouseError, match="no run .* has fitted models"):
         report_tables(tmp_path / "empty.duckdb")
     with pytest.raises(WarehouseError, match="no run 'nope'"):
         report_tables(tmp_path / "empty.duckdb", "nope")
