@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +175,8 @@ class Report:
         The self-contained page (inline CSS, plots as data URIs, no external reference).
     markdown : str
         The same content; plots referenced as ``<plot_folder>/<name>.png``.
+    embedded_markdown : str
+        The same Markdown with the plots embedded as data URIs (for the Prefect artifact).
     """
 
     run_id: str
@@ -184,6 +186,7 @@ class Report:
     figures: tuple[Figure, ...]
     html: str
     markdown: str
+    embedded_markdown: str
 
     def save(self, out_dir: Path) -> WrittenReport:
         """Write ``report.html``, ``report.md`` and the Markdown's plots (rendered with
@@ -779,7 +782,9 @@ def build_report(
     page = _Page(kind.question, meta, headline, _supporting_sentence(tables["comparison"], kind), notes,
                  _sections(tables, kind), figures)
     return Report(run_id=str(run["run_id"]), kind=kind, headline=headline, notes=notes,
-                  figures=tuple(figures), html=_render_html(page), markdown=_render_markdown(page, plot_folder))
+                  figures=tuple(figures), html=_render_html(page),
+                  markdown=_render_markdown(page, lambda figure: f"{plot_folder}/{figure.name}.png"),
+                  embedded_markdown=_render_markdown(page, _data_uri))
 
 
 @dataclass(frozen=True)
@@ -805,8 +810,7 @@ def _render_html(page: _Page) -> str:
     if page.supporting:
         parts.append(f"<p>{html.escape(page.supporting)}</p>")
     for figure in page.figures:
-        uri = "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
-        parts.append(f'<figure><img alt="{html.escape(figure.name)}" src="{uri}">'
+        parts.append(f'<figure><img alt="{html.escape(figure.name)}" src="{_data_uri(figure)}">'
                      f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>")
     if page.notes:
         parts.append('<div class="notes"><strong>Read with care:</strong><ul>'
@@ -819,12 +823,16 @@ def _render_html(page: _Page) -> str:
     return "\n".join(parts)
 
 
-def _render_markdown(page: _Page, plot_folder: str) -> str:
+def _data_uri(figure: Figure) -> str:
+    return "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
+
+
+def _render_markdown(page: _Page, image_source: Callable[[Figure], str]) -> str:
     parts = [f"# {page.title}", "", f"_{page.meta}_", "", f"**{page.headline}**", ""]
     if page.supporting:
         parts += [page.supporting, ""]
     for figure in page.figures:
-        parts += [f"![{figure.name}]({plot_folder}/{figure.name}.png)", "", f"_{figure.caption}_", ""]
+        parts += [f"![{figure.name}]({image_source(figure)})", "", f"_{figure.caption}_", ""]
     if page.notes:
         parts += ["Read with care:", "", *(f"- {note}" for note in page.notes), ""]
     for title, text, frame, empty in page.sections:

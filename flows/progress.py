@@ -3,18 +3,16 @@
 Flows call :func:`stage` and :func:`advance`; the CLI registers a terminal listener, and
 every run also keeps, per stage, a Prefect progress artifact up to date and a table artifact
 of the stage's counts (visible on the flow run's page). :func:`publish_report` adds the
-comparison as markdown with its plots embedded.
+run's report as markdown with its plots embedded.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Protocol
 from uuid import UUID
 
@@ -109,16 +107,12 @@ def publish_table(key: str, rows: list[dict], *, description: str) -> None:
         create_table_artifact(rows, key=artifact_key(key), description=description)
 
 
-def publish_report(markdown: str, plots: Mapping[str, Path], *, key: str = "songmix-report") -> None:
-    """``markdown`` followed by every plot embedded as an image (a ``data:`` URI), as a
-    markdown artifact: the run's page shows the figures without access to the worker's disk."""
+def publish_report(markdown: str, *, key: str = "songmix-report") -> None:
+    """The run's report as a markdown artifact (its plots embedded as ``data:`` URIs, so the
+    run's page shows them without access to the worker's disk)."""
     if FlowRunContext.get() is None:
         return
-    figures = [f"### {name.replace('_', ' ')}\n\n![{name}](data:image/png;base64,"
-               f"{base64.b64encode(path.read_bytes()).decode('ascii')})"
-               for name, path in plots.items() if path.is_file()]
-    create_markdown_artifact("\n\n".join([markdown, *figures]), key=artifact_key(key),
-                             description="The comparison, with its plots")
+    create_markdown_artifact(markdown, key=artifact_key(key), description="The run's report, with its plots")
 
 
 def stage(name: str, total: int) -> StageProgress:

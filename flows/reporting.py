@@ -218,8 +218,7 @@ def publish_run(warehouse: Warehouse, summary: RunSummary, drift: DriftReport | 
     written = write_run_report(warehouse.path, summary.run_id, out_dir)
     drift_part = [] if drift is None else ["## Drift since the previous run",
                                            *(f"- {line}" for line in drift.lines())]
-    publish_report("\n\n".join([written.report.markdown, *drift_part]),
-                   {figure.name: written.plots / f"{figure.name}.png" for figure in written.report.figures})
+    publish_report("\n\n".join([written.report.embedded_markdown, *drift_part]))
     publish_comparison(summary)
     return dataclasses.replace(summary, headline=written.report.headline, report=written.html)
 
@@ -229,7 +228,10 @@ def write_run_report(database: Path, run_id: str, out_dir: Path) -> WrittenRepor
     under ``out_dir``."""
     tables = report_tables(database, run_id)
     specs, _ = figure_specs(tables)
-    rendered = render_plots({spec.name: (spec.plotter, spec.arguments) for spec in specs})
+    try:
+        rendered = render_plots({spec.name: (spec.plotter, spec.arguments) for spec in specs})
+    except (ValueError, KeyError, IndexError):
+        rendered = None  # build_report draws them one by one, a failing one becoming a note
     return build_report(tables, plot_folder=REPORT_PLOTS, rendered=rendered).save(out_dir)
 
 
