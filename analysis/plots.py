@@ -227,7 +227,7 @@ def plot_information_criteria(
     by_type = "covariance_type" in fits.columns
     lines = ["feature_set", "covariance_type"] if by_type else ["feature_set"]
     best = fits.groupby([*lines, "k"], sort=True)[["bic", "aic"]].min().reset_index()
-    feature_sets = list(dict.fromkeys(best["feature_set"]))
+    feature_sets = list(dict.fromkeys(fits["feature_set"]))
     figure = Figure(figsize=(5.5 * len(feature_sets), 4.5), layout="constrained")
     panels = np.atleast_1d(figure.subplots(1, len(feature_sets)))
     for axes, feature_set in zip(panels, feature_sets):
@@ -243,8 +243,9 @@ def plot_information_criteria(
             chosen = curve[curve["k"] == k]
         if not chosen.empty:
             k = int(chosen["k"].iloc[0])
+            which = f"{chosen['covariance_type'].iloc[0]}, " if by_type else ""
             axes.plot(k, chosen["bic"].min(), marker="*", markersize=18, color="crimson", linestyle="none",
-                      label=f"chosen k = {k}")
+                      label=f"chosen: {which}k = {k}")
         axes.set_xticks(sorted(curve["k"].unique()))
         axes.set_xlabel("k (components)")
         axes.set_ylabel("criterion (lower is better)")

@@ -81,6 +81,16 @@ def test_information_criteria_curves_with_and_without_a_choice():
         plot_information_criteria(fits.drop(columns="bic"))
 
 
+def test_information_criteria_per_covariance_type_star_the_chosen_pair():
+    selection = pd.DataFrame(
+        [{"feature_set": side, "covariance_type": covariance_type, "k": k, "bic": 100 + (k - 3) ** 2 + offset,
+          "aic": 90.0, "chosen": (covariance_type, k) == ("diag", 3)}
+         for side in ("spotify", "aubio") for offset, covariance_type in enumerate(("diag", "full"))
+         for k in range(2, 6)])
+    assert_png(plot_information_criteria(selection))
+    assert_png(plot_information_criteria(selection.assign(chosen=False)))
+
+
 def test_feature_agreement_bars_with_missing_values():
     table = pd.DataFrame(
         {"cv_r2": [0.8, -0.05, np.nan], "best_aubio_feature": ["onset_rate", "mfcc_2_mean", None], "best_pearson_r": [0.7, -0.1, np.nan]},

@@ -213,3 +213,20 @@ def _write_wav(path, samples: np.ndarray, rate: int = 22050) -> None:
     import soundfile
 
     soundfile.write(str(path), samples, rate, subtype="PCM_16")
+
+
+def test_runs_lists_each_run_with_its_models_and_warnings(demo_runs, capsys):
+    from songmix.cli.main import main
+
+    root, first, second = demo_runs
+    db = root / "w.duckdb"
+    assert main(["runs", "--db", str(db)]) == 0
+    shown = capsys.readouterr().out
+    assert shown.index(second.run_id) < shown.index(first.run_id)  # newest first
+    models = _scalar(db, "select string_agg(feature_set || ' k=' || k || ' ' || covariance_type, ', ' "
+                         "order by feature_set desc) from gmm_models where run_id = ? and chosen", first.run_id)
+    assert all(model in shown for model in models.split(", "))
+    stored = _scalar(db, "select warnings from runs where run_id = ?", first.run_id)
+    assert list(stored) == [f"{name}: {warning}" for name, warnings in sorted(first.warnings.items())
+                            for warning in warnings]
+    assert all(f"    warning: {warning}" in shown for warning in stored)
