@@ -264,8 +264,9 @@ class Warehouse:
         with self.transaction() as connection:
             connection.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, counts = ?, error = ?, warnings = ("
-                "  SELECT coalesce(list(m.feature_set || ': ' || w ORDER BY m.feature_set), []) "
-                "  FROM gmm_models m, unnest(m.warnings) AS t(w) WHERE m.run_id = ? AND m.chosen) "
+                "  SELECT coalesce(flatten(list(list_transform(m.warnings, w -> m.feature_set || ': ' || w) "
+                "                               ORDER BY m.feature_set)), []) "
+                "  FROM gmm_models m WHERE m.run_id = ? AND m.chosen AND m.warnings IS NOT NULL) "
                 "WHERE run_id = ?",
                 [status, utc_now(), json.dumps(dict(counts)), error, run_id, run_id],
             )
