@@ -7,7 +7,6 @@ catalog holds the 30 first ids plus 6 new ones.
 
 from __future__ import annotations
 
-import json
 import threading
 
 import duckdb
