@@ -379,15 +379,6 @@ class Warehouse:
             ).fetchone()
         return list(found[0]) if found else []
 
-    def fit_curves(self, run_id: str) -> pd.DataFrame:
-        """BIC and AIC of every seed the run fitted (feature_set, k, seed, bic, aic)."""
-        with self.reading() as connection:
-            return connection.execute(
-                "SELECT feature_set, k, seed, bic, aic FROM gmm_fits "
-                "WHERE run_id = ? AND bic IS NOT NULL ORDER BY feature_set, k, seed",
-                [run_id],
-            ).df()
-
     def truth_frame(self, track_ids: Sequence[str]) -> pd.DataFrame:
         """Demo ground truth of ``track_ids`` (empty for sources without truth)."""
         frame = self._select_in(
