@@ -93,7 +93,7 @@ def test_songmix_run_completes_on_the_fallbacks_and_explains_every_missing_track
     out = capsys.readouterr().out
     assert status == 0
     [(run,)] = _rows(db, "select run_id from runs")
-    assert out.startswith(f"run {run}: ")  # the summary counts only tracks both clusterings saw
+    assert out.startswith(f"run {run} (spotify): ")  # the summary counts only tracks both clusterings saw
     print(f"\nsongmix run --source spotify --tracks {N_TRACKS} on the fakes: {elapsed:.1f} s")
     assert _rows(db, "select status from runs where run_id = ?", run) == [("completed",)]
     assert _rows(db, "select count(*) from run_tracks where run_id = ?", run) == [(N_TRACKS,)]
