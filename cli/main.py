@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 
 EXIT_USAGE = 2
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cluster songs by Spotify's audio features and by Aubio features computed "
         "from their audio, and measure how closely the two agree.",
     )
+    parser.add_argument("--version", action="version", version=f"songmix {version('songmix')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = _command(name)

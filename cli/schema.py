@@ -1,4 +1,4 @@
-"""``songmix schema``: every table and view of the warehouse, with its documentation."""
+"""``songmix schema [NAME]``: the tables and views of the warehouse, with their documentation."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import argparse
 from songmix.cli.options import add_db_argument, db_path
 
 NAME = "schema"
-HELP = "print every table and view with column types and descriptions"
+HELP = "print every table and view (or one, by name) with column types and descriptions"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", default=None, metavar="TABLE",
+                        help="one table or view (default: all)")
     add_db_argument(parser)
 
 
@@ -18,6 +20,12 @@ def main(args: argparse.Namespace) -> int:
     from songmix.warehouse.query import describe_schema
 
     described = describe_schema(db_path(args))
+    if args.name is not None:
+        names = described["name"].unique()
+        if args.name not in names:
+            raise ValueError(f"no table or view {args.name!r} in the warehouse; it has "
+                             + ", ".join(sorted(names)))
+        described = described[described["name"] == args.name]
     for (kind, name), columns in described.groupby(["kind", "name"], sort=False):
         description = columns["object_description"].iloc[0]
         print(f"\n{name} ({kind}) — {description if isinstance(description, str) else ''}")

@@ -20,6 +20,17 @@ import duckdb
 
 #: Bytes 8..12 of every DuckDB database file.
 _DUCKDB_MAGIC = b"DUCK"
+#: Settings every read-only connection opens with, beside external access off. With
+#: ``_lock_down`` after it, DuckDB itself (not a check of the statement text) refuses, in every
+#: statement of a query alike, whatever a reader must not do: write the warehouse (it is opened
+#: read-only), read or write any other file or URL, install or load an extension, store a
+#: secret, or change a setting.
+_READER_SETTINGS = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_persistent_secrets": False,
+}
 #: How long an opener waits for another process's lock before giving up.
 DEFAULT_LOCK_TIMEOUT_S = 10.0
 _LOCK_RETRY_INTERVAL_S = 0.05
@@ -90,13 +101,27 @@ def _is_lock_conflict(error: duckdb.Error) -> bool:
 
 @contextlib.contextmanager
 def connect(
-    path: Path, *, read_only: bool, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    path: Path,
+    *,
+    read_only: bool,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    writable_folder: Path | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open ``path``, waiting up to ``lock_timeout_s`` for another process's lock."""
+    """Open ``path``, waiting up to ``lock_timeout_s`` for another process's lock.
+
+    A read-only connection is locked down (see ``_READER_SETTINGS`` and ``_lock_down``): it
+    reaches no file but the warehouse, except files under ``writable_folder`` when one is
+    given (an export's).
+    """
+    if writable_folder is not None and not read_only:
+        raise ValueError("writable_folder is for read-only connections")
+    # An export's folder is allowed before external access goes (DuckDB's order for these).
+    config = (_READER_SETTINGS | {"enable_external_access": writable_folder is not None}
+              if read_only else {})
     deadline = time.monotonic() + lock_timeout_s
     while True:
         try:
-            connection = duckdb.connect(str(path), read_only=read_only)
+            connection = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.IOException as error:
             if not _is_lock_conflict(error) or time.monotonic() >= deadline:
@@ -113,20 +138,97 @@ def connect(
         except duckdb.Error as error:
             raise WarehouseError(f"cannot open {path} as a DuckDB warehouse: {error}") from None
     try:
+        if read_only:
+            _lock_down(connection, writable_folder)
         yield connection
     finally:
         connection.close()
 
 
+def _lock_down(connection: duckdb.DuckDBPyConnection, writable_folder: Path | None) -> None:
+    """Take away the files DuckDB still allows without external access, then lock the settings.
+
+    DuckDB keeps the open database file and its WAL files writable even for a read-only
+    connection without external access (``COPY ... TO 'songmix.duckdb' (use_tmp_file false)``
+    would overwrite the warehouse), so a reader gets no local file system at all beyond the
+    open file; an export gets its folder instead. DuckDB takes these two settings only once the
+    database runs. Connections of one process to one file share the database, and with it these
+    settings, so a connection that finds them locked already checks they are a reader's.
+
+    Raises
+    ------
+    WarehouseError
+        Another connection of this process holds the file with other settings.
+    """
+    locked, disabled = connection.execute(
+        "SELECT current_setting('lock_configuration'), current_setting('disabled_filesystems')"
+    ).fetchone()
+    if locked:
+        if writable_folder is not None or "LocalFileSystem" not in disabled:
+            raise WarehouseError("the warehouse is open for an export or a query in this process; "
+                                 "try again when that has finished")
+        return
+    if writable_folder is None:
+        connection.execute("SET disabled_filesystems = 'LocalFileSystem'")
+    else:
+        connection.execute("SET allowed_directories = ?", [[f"{Path(writable_folder).resolve()}/"]])
+        connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
+
+
 def _applied_versions(connection: duckdb.DuckDBPyConnection) -> set[int]:
+    """Migrations recorded in the file (none in a new file or a DuckDB file of another program)."""
+    has_table = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not has_table:
+        return set()
     return {version for (version,) in connection.execute("SELECT version FROM schema_version").fetchall()}
 
 
-def migrate(connection: duckdb.DuckDBPyConnection) -> int:
+def refuse_newer_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The file's schema version; raises when a newer songmix wrote it.
+
+    Raises
+    ------
+    WarehouseError
+        The file's schema version is unknown to this code.
+    """
+    version = max(_applied_versions(connection), default=0)
+    if version > schema_version_of_code():
+        raise WarehouseError(
+            f"{path} has schema version {version}, but this songmix only knows up to "
+            f"{schema_version_of_code()}; upgrade songmix (pip install -U songmix) to open it"
+        )
+    return version
+
+
+@contextlib.contextmanager
+def reading(
+    path: Path | str, *, lock_timeout_s: float = 5.0, writable_folder: Path | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A locked-down read-only connection to an existing warehouse of a known schema.
+
+    Raises
+    ------
+    WarehouseError
+        No warehouse at ``path``, not a DuckDB file, locked for longer than
+        ``lock_timeout_s``, or written by a newer songmix.
+    """
+    path = Path(path)
+    validate_path(path, for_writing=False)
+    with connect(path, read_only=True, lock_timeout_s=lock_timeout_s,
+                 writable_folder=writable_folder) as connection:
+        refuse_newer_schema(connection, path)
+        yield connection
+
+
+def migrate(connection: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Apply every migration the file has not recorded, in order, each in its own transaction.
 
     A number missing below the file's newest (migrations written in parallel and merged
-    out of order) is applied too, so every file ends with the same schema.
+    out of order) is applied too, so every file ends with the same schema. A file written by
+    a newer songmix is refused before anything in it changes.
 
     Returns the schema version the file is at afterwards.
 
@@ -135,21 +237,17 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> int:
     WarehouseError
         The file was written by a newer songmix (its schema version is unknown here).
     """
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version ("
-        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
-    )
-    connection.execute(
-        "COMMENT ON TABLE schema_version IS 'Migrations applied to this file, in order.'"
-    )
+    refuse_newer_schema(connection, path)
     applied = _applied_versions(connection)
-    current = max(applied, default=0)
-    newest = schema_version_of_code()
-    if current > newest:
-        raise WarehouseError(
-            f"this warehouse has schema version {current}, but this songmix only knows up to "
-            f"{newest}; upgrade songmix (pip install -U songmix) to open it"
+    if not applied:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
         )
+        connection.execute(
+            "COMMENT ON TABLE schema_version IS 'Migrations applied to this file, in order.'"
+        )
+    newest = schema_version_of_code()
     for version, name, sql in _migrations():
         if version in applied:
             continue
@@ -164,7 +262,7 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> int:
             connection.execute("ROLLBACK")
             raise
     _sync_feature_columns(connection)
-    return max(current, newest)
+    return newest
 
 
 def _sync_feature_columns(connection: duckdb.DuckDBPyConnection) -> None:

@@ -1,84 +1,91 @@
 """Read-only access for people: ad-hoc SQL, the documented schema, and model lookups.
 
-Readers open the file read-only and wait briefly when a writer holds it, so a query during
-a scheduled run answers as soon as the running stage has written.
+Every reader gets a locked-down read-only connection (:func:`~songmix.warehouse.connection.reading`):
+DuckDB itself refuses writes, other files, URLs, extensions and changes of settings, in every
+statement of a query, whatever its text looks like. Readers wait briefly when a writer holds
+the file, so a query during a scheduled run answers as soon as the running stage has written.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
 
-from songmix.warehouse.connection import (
-    WarehouseError,
-    connect,
-    schema_version_of_code,
-    validate_path,
-)
+from songmix.warehouse.connection import WarehouseError, reading
 
-#: Statements a read-only query may start with.
-_READ_STATEMENTS = ("select", "with", "from", "describe", "show", "summarize", "explain", "values", "table")
-_WRITE_WORDS = re.compile(
-    r"\b(insert|update|delete|drop|create|alter|attach|detach|copy|export|import|install|load|"
-    r"pragma|set|checkpoint|vacuum|call|truncate|replace|grant|begin|commit|rollback|use)\b",
-    re.IGNORECASE,
-)
+_Fetched = TypeVar("_Fetched")
+#: DuckDB's words for a statement its read-only, locked-down connection refused.
+_REFUSAL_WORDS = ("read-only mode", "configuration has been locked", "LocalFileSystem disabled")
 
 
-def _strip_literals(sql: str) -> str:
-    """``sql`` with string literals, quoted names and comments blanked out."""
-    sql = re.sub(r"--[^\n]*", " ", sql)
-    sql = re.sub(r"/\*.*?\*/", " ", sql, flags=re.DOTALL)
-    sql = re.sub(r"'(?:[^']|'')*'", "''", sql)
-    return re.sub(r'"(?:[^"]|"")*"', '""', sql)
+@dataclass(frozen=True)
+class QueryRows:
+    """A query's result as Python values.
 
-
-def check_read_only(sql: str) -> None:
-    """Refuse anything but a single reading statement.
-
-    The file is opened read-only as well; this check gives a clear message first and also
-    refuses statements read-only mode would allow (ATTACH of another file, COPY ... TO, SET).
+    Attributes
+    ----------
+    columns : list of str
+    types : list of str
+        DuckDB type of each column (``DOUBLE``, ``VARCHAR``, ...).
+    rows : list of tuple
+        One tuple per row; ``None`` is SQL NULL (a float NaN stays NaN).
     """
-    bare = _strip_literals(sql).strip().rstrip(";").strip()
-    if not bare:
-        raise WarehouseError("empty query; try: songmix sql \"select count(*) from tracks\"")
-    if ";" in bare:
-        raise WarehouseError("one statement at a time, please")
-    first = bare.split(None, 1)[0].lower()
-    word = _WRITE_WORDS.search(bare)
-    if first not in _READ_STATEMENTS or word:
-        offending = word.group(0).upper() if word else first.upper()
-        raise WarehouseError(
-            f"songmix sql is read-only ({offending} refused); "
-            "the pipeline is the warehouse's only writer"
-        )
 
-
-def _check_version(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
-    version = connection.execute(
-        "SELECT coalesce(max(version), 0) FROM schema_version"
-    ).fetchone()[0]
-    if version > schema_version_of_code():
-        raise WarehouseError(
-            f"{path} has schema version {version}, newer than this songmix knows "
-            f"({schema_version_of_code()}); upgrade songmix to read it"
-        )
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple]
 
 
 def run_query(path: Path | str, sql: str, *, lock_timeout_s: float = 5.0) -> pd.DataFrame:
-    """Run one read-only statement and return its result."""
-    path = Path(path)
-    check_read_only(sql)
-    validate_path(path, for_writing=False)
-    with connect(path, read_only=True, lock_timeout_s=lock_timeout_s) as connection:
-        _check_version(connection, path)
+    """Run a read-only query (one statement, or several: the last one's rows are returned)."""
+    return _run_read_only(path, sql, lambda result: result.df(), lock_timeout_s=lock_timeout_s)
+
+
+def query_rows(path: Path | str, sql: str, *, lock_timeout_s: float = 5.0) -> QueryRows:
+    """:func:`run_query`, keeping NULL apart from NaN and every value as DuckDB returns it."""
+    return _run_read_only(path, sql, lambda result: QueryRows(
+        columns=[column[0] for column in result.description],
+        types=[str(column[1]) for column in result.description],
+        rows=result.fetchall()), lock_timeout_s=lock_timeout_s)
+
+
+def _run_read_only(
+    path: Path | str,
+    sql: str,
+    fetch: Callable[[duckdb.DuckDBPyConnection], _Fetched],
+    *,
+    lock_timeout_s: float,
+) -> _Fetched:
+    """``fetch`` of the result of ``sql`` on a locked-down read-only connection.
+
+    Raises
+    ------
+    WarehouseError
+        One line: the query is empty, DuckDB refused it (read-only), or it failed.
+    """
+    with reading(path, lock_timeout_s=lock_timeout_s) as connection:
         try:
-            return connection.execute(sql).df()
+            result = connection.execute(sql)
+            if result is None:  # no statement at all: blank, or only comments
+                raise WarehouseError('empty query; try: songmix sql "select count(*) from tracks"')
+            return fetch(result)
         except duckdb.Error as error:
-            raise WarehouseError(f"query failed: {error}") from None
+            raise _query_error(error) from None
+
+
+def _query_error(error: duckdb.Error) -> WarehouseError:
+    message = str(error).strip()
+    first_line = message.splitlines()[0] if message else type(error).__name__
+    if isinstance(error, duckdb.PermissionException) or any(
+            word in first_line for word in _REFUSAL_WORDS):
+        return WarehouseError(
+            f"songmix sql is read-only and reads nothing but the warehouse; DuckDB refused: {first_line}")
+    return WarehouseError(f"query failed: {message}")
 
 
 def describe_schema(path: Path | str) -> pd.DataFrame:
@@ -101,11 +108,8 @@ def describe_schema(path: Path | str) -> pd.DataFrame:
 
 
 def _read(path: Path | str, sql: str, parameters: list) -> pd.DataFrame:
-    """A parameterized read for songmix's own helpers (no read-only check needed)."""
-    path = Path(path)
-    validate_path(path, for_writing=False)
-    with connect(path, read_only=True, lock_timeout_s=5.0) as connection:
-        _check_version(connection, path)
+    """A parameterized read for songmix's own helpers."""
+    with reading(path) as connection:
         return connection.execute(sql, parameters).df()
 
 
@@ -175,6 +179,14 @@ def track_features(path: Path | str, track_id: str) -> dict[str, pd.DataFrame]:
 
 #: File formats ``export_warehouse`` writes, with DuckDB's COPY options for each.
 EXPORT_FORMATS = {"parquet": "(FORMAT parquet)", "csv": "(FORMAT csv, HEADER)"}
+#: A text cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV
+#: Injection"); songmix's CSV output prefixes such a cell with ``'``.
+SPREADSHEET_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text``, with a leading ``'`` when a spreadsheet would run it as a formula."""
+    return "'" + text if text.startswith(SPREADSHEET_FORMULA_STARTS) else text
 
 
 def export_warehouse(
@@ -182,8 +194,11 @@ def export_warehouse(
 ) -> dict[str, int]:
     """Write every table and view to ``directory/<name>.<format>``, one file each.
 
-    The warehouse is opened read-only (a running pipeline only has to pause for the copy);
-    names come from DuckDB's own catalog, quoted, and each file path is a parameter.
+    The warehouse is opened read-only and locked down (a running pipeline only has to pause
+    for the copy); DuckDB may write under ``directory`` and nowhere else. Names come from
+    DuckDB's own catalog, quoted, and each file path is a parameter. In CSV files a text cell
+    that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+    ``'``, so a spreadsheet shows it as text instead of running it as a formula.
 
     Returns
     -------
@@ -202,19 +217,37 @@ def export_warehouse(
         raise ValueError(f"{directory} is a file; give export a folder")
     if not directory.parent.is_dir():
         raise ValueError(f"folder {directory.parent} does not exist; create it first")
-    validate_path(path, for_writing=False)
     written = {}
-    with connect(path, read_only=True, lock_timeout_s=5.0) as connection:
-        _check_version(connection, path)
+    with reading(path, writable_folder=directory) as connection:
         directory.mkdir(exist_ok=True)
         names = [name for (name,) in connection.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' UNION ALL "
             "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal "
             "ORDER BY 1").fetchall()]
         for name in names:
-            quoted = '"' + name.replace('"', '""') + '"'
             target = directory / f"{name}.{file_format}"
-            connection.execute(f"COPY (SELECT * FROM {quoted}) TO ? {EXPORT_FORMATS[file_format]}",
-                               [str(target)])
-            written[name] = connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
+            connection.execute(f"COPY ({_export_select(connection, name, file_format)}) "
+                               f"TO ? {EXPORT_FORMATS[file_format]}", [str(target)])
+            written[name] = connection.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()[0]
     return written
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _export_select(connection: duckdb.DuckDBPyConnection, name: str, file_format: str) -> str:
+    """``SELECT`` of every column of ``name``; for CSV, text cells made spreadsheet-safe."""
+    if file_format != "csv":
+        return f"SELECT * FROM {_quoted(name)}"
+    columns = connection.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index", [name]).fetchall()
+    # spreadsheet_safe in SQL, the characters given by code so that no quoting is involved
+    formula_starts = ", ".join(f"chr({ord(start)})" for start in SPREADSHEET_FORMULA_STARTS)
+    selected = [
+        f"CASE WHEN left({_quoted(column)}, 1) IN ({formula_starts}) "
+        f"THEN chr(39) || {_quoted(column)} ELSE {_quoted(column)} END AS {_quoted(column)}"
+        if data_type == "VARCHAR" else _quoted(column)
+        for column, data_type in columns]
+    return f"SELECT {', '.join(selected)} FROM {_quoted(name)}"

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from songmix.warehouse.connection import WarehouseError, connect, validate_path
-from songmix.warehouse.query import _check_version
+from songmix.warehouse.connection import WarehouseError, reading
 
 # One query per table of the report, each taking the run id as its only parameter.
 _REPORT_QUERIES: dict[str, str] = {
@@ -68,12 +67,6 @@ _LATEST_FITTED_RUN = (
 )
 
 
-def _open(path: Path | str):
-    path = Path(path)
-    validate_path(path, for_writing=False)
-    return connect(path, read_only=True, lock_timeout_s=5.0)
-
-
 def _has_report_marts(connection) -> bool:
     """False for a warehouse last written before the report's tables existed (the last of
     them, model_selection, came with schema 9)."""
@@ -96,8 +89,7 @@ def report_tables(path: Path | str, run_id: str | None = None) -> dict[str, pd.D
     WarehouseError
         No warehouse, no run with models, or ``run_id`` unknown.
     """
-    with _open(path) as connection:
-        _check_version(connection, Path(path))
+    with reading(path) as connection:
         if not _has_report_marts(connection):
             raise WarehouseError(f"{path} predates the report's tables; run `songmix run` once "
                                  "with this songmix to upgrade it and compute them")
@@ -123,8 +115,7 @@ def matched_cluster_names(path: Path | str, run_id: str) -> pd.DataFrame:
         Columns ``side`` (spotify / aubio), ``cluster``, ``cluster_name``, ``partner``
         (the matched cluster on the other side, <NA> when unmatched), ``partner_name``.
     """
-    with _open(path) as connection:
-        _check_version(connection, Path(path))
+    with reading(path) as connection:
         if not _has_report_marts(connection):
             return pd.DataFrame(columns=["side", "cluster", "cluster_name", "partner", "partner_name"])
         return connection.execute(

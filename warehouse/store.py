@@ -143,7 +143,7 @@ class Warehouse:
         self.path = Path(path)
         validate_path(self.path, for_writing=True)
         with connect(self.path, read_only=False) as connection:
-            migrate(connection)
+            migrate(connection, self.path)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager

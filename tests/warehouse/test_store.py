@@ -94,13 +94,18 @@ def test_a_missing_folder_is_a_clear_error(tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
-def test_a_file_from_a_newer_songmix_is_refused(tmp_path):
+def test_a_file_from_a_newer_songmix_is_refused_before_anything_in_it_changes(tmp_path):
     path = tmp_path / "w.duckdb"
     Warehouse(path)
     with duckdb.connect(str(path)) as connection:
         connection.execute("insert into schema_version values (999, 'future', current_timestamp)")
+        # a newer songmix may document its tables differently: this file must keep its words
+        connection.execute("comment on table schema_version is 'written by songmix 9'")
+    before = path.read_bytes()
     with pytest.raises(WarehouseError, match="upgrade songmix"):
         Warehouse(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb"]
 
 
 def test_migrations_007_and_008_keep_every_assignment_and_vector_of_an_older_file(tmp_path):

@@ -70,12 +70,14 @@ def test_export_into_a_file_is_refused(warehouse_path, tmp_path, capsys):
     assert target.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("statement", ["delete from tracks", "copy tracks to 'x.csv'",
-                                       "pragma force_checkpoint", "attach ':memory:' as m"])
-def test_sql_refuses_writes_and_leaves_the_file_unchanged(warehouse_path, capsys, statement):
+@pytest.mark.parametrize("statement", [
+    "delete from tracks", "copy tracks to 'x.csv'", "attach ':memory:' as m",
+    "select 1 as \"'\"; copy (select 'x') to '{db}'; select 1 as \"'\""])
+def test_sql_refuses_writes_in_one_line_and_leaves_the_file_unchanged(warehouse_path, capsys, statement):
     before = warehouse_path.read_bytes()
-    assert main(["sql", statement, "--db", str(warehouse_path)]) == 2
-    assert "read-only" in capsys.readouterr().err
+    assert main(["sql", statement.format(db=warehouse_path), "--db", str(warehouse_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("songmix: error: songmix sql is read-only") and error.count("\n") == 1
     assert warehouse_path.read_bytes() == before
 
 
@@ -106,3 +108,17 @@ def test_a_bad_db_file_is_a_clear_error_and_left_untouched(warehouse_path, tmp_p
     assert "Traceback" not in error
     assert path.read_bytes() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.duckdb"]  # no WAL, no export folder
+
+
+def test_csv_export_prefixes_text_cells_a_spreadsheet_would_run_as_formulas(tmp_path):
+    names = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "plain", "it's = fine"]
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).write({"tracks": pd.DataFrame({
+        "track_id": [f"t{i}" for i in range(len(names))], "name": names, "artists": "x", "run_id": "r1",
+        "duration_ms": -5})})
+    assert main(["export", str(tmp_path / "out"), "--format", "csv", "--db", str(path)]) == 0
+    exported = pd.read_csv(tmp_path / "out" / "tracks.csv", dtype=str, keep_default_na=False)
+    assert exported.sort_values("track_id")["name"].tolist() == [
+        "'=cmd|' /C calc'!A0", "'+1+1", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "plain", "it's = fine"]
+    assert set(exported["duration_ms"]) == {"-5"}  # numbers are not text: left as they are
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "w.duckdb"]
