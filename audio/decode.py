@@ -10,6 +10,7 @@ code path serves every format the project accepts.
 
 from __future__ import annotations
 
+import codecs
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -29,6 +30,8 @@ _TRUNCATION_TOLERANCE = 0.01
 
 # Leading bytes of the containers libsndfile decodes for us; used only to name the failure.
 _AUDIO_MAGIC_PREFIXES = (b"ID3", b"RIFF", b"fLaC", b"OggS", b"FORM", b"\xff")
+#: How much of a file :func:`describe_start` looks at.
+_SNIFF_BYTES = 64
 
 
 class AudioDecodeError(ValueError):
@@ -243,14 +246,28 @@ def _classify_libsndfile_error(path: Path, error: Exception) -> AudioDecodeError
     # libsndfile says "file does not exist" for unknown formats too; the first bytes tell
     # a text/HTML body saved under an audio name apart from a damaged audio stream.
     with path.open("rb") as handle:
-        head = handle.read(4)
+        head = handle.read(_SNIFF_BYTES)
     if not head.startswith(_AUDIO_MAGIC_PREFIXES):
         return AudioDecodeError(
             "not_audio",
-            f"{path} does not start like MP3/WAV/FLAC/OGG (first bytes {head!r}); "
+            f"{path} does not start like MP3/WAV/FLAC/OGG ({describe_start(head)}); "
             "it is probably an error page or a different format",
         )
     return AudioDecodeError("undecodable", f"{path} could not be decoded: {error}")
+
+
+def describe_start(head: bytes) -> str:
+    """What the first bytes of a file look like, in words: never the bytes themselves, which
+    may be anyone's data (error texts are stored and shown)."""
+    try:  # not final: the last character may be cut at the end of ``head``
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "it starts with binary data"
+    if text.lstrip().startswith("<"):
+        return "it starts with markup, like an HTML or XML page"
+    if all(character.isprintable() or character.isspace() for character in text):
+        return "it starts with text"
+    return "it starts with binary data"
 
 
 def _check_complete(path: Path, *, n_read: int, n_wanted: int) -> None:

@@ -1,7 +1,7 @@
 """A folder of the user's own audio files, and the ground truth that may sit beside them.
 
-Conventions: files are found recursively, in sorted order, and identified by their absolute
-path (``file:/abs/posix/path`` as a track id: two folders never share an id; the features are
+Conventions: files are found recursively, in sorted order, without leaving the folder through
+a symbolic link (unless asked to), and identified by their absolute path (``file:/abs/posix/path`` as a track id: two folders never share an id; the features are
 cached by content, so moving a folder costs no new extraction). ``truth.csv`` in the folder's
 root has a header and the columns ``file,tempo,key,mode`` (``file`` relative to the folder;
 tempo in BPM, the column may be named ``tempo_bpm``; key a pitch-class name with sharps or flats -- ``C``, ``C#``, ``Db`` -- or a
@@ -12,6 +12,9 @@ cells mean "unknown" and leave that row out of the measure that needs the value.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,7 @@ _FLATS = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B",
           "E#": "F", "B#": "C"}
 _MODES = {"major": 1, "minor": 0, "maj": 1, "min": 0, "1": 1, "0": 0}
 _HASH_CHUNK_BYTES = 1 << 20
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,13 @@ class FolderFile:
     n_bytes: int
 
 
-def list_audio_files(folder: str | Path) -> list[FolderFile]:
+def list_audio_files(folder: str | Path, *, follow_links: bool = False) -> list[FolderFile]:
     """Every MP3/WAV/FLAC/OGG file under ``folder`` (recursively), hashed, in sorted order.
+
+    The folder is walked with an explicit stack, so any depth works. By default the walk stays
+    inside ``folder``: a linked file counts only when its target lies inside too (a link
+    to ``/etc/passwd`` named ``song.mp3`` is skipped and logged), and linked folders are not
+    entered. ``follow_links=True`` takes every link, entering each folder once.
 
     Raises
     ------
@@ -63,25 +72,68 @@ def list_audio_files(folder: str | Path) -> list[FolderFile]:
     if not folder.is_dir():
         raise ValueError(f"--audio-dir {folder} is not a folder; give a folder of audio files")
     suffixes = {f".{extension}" for extension in AUDIO_EXTENSIONS}
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    paths = sorted({path for path in _walk_files(folder, follow_links=follow_links)
+                    if path.suffix.lower() in suffixes})
     if not paths:
         raise ValueError(f"{folder} holds no {'/'.join(AUDIO_EXTENSIONS).upper()} file")
-    return [FolderFile(track_id=track_id_of(path), path=path, sha256=file_sha256(path),
-                       n_bytes=path.stat().st_size) for path in paths]
+    return [FolderFile(track_id=_track_id(path), path=path, sha256=digest, n_bytes=n_bytes)
+            for path, (digest, n_bytes) in zip(paths, map(_sha256_and_size, paths))]
+
+
+def _walk_files(root: Path, *, follow_links: bool) -> Iterator[Path]:
+    """Resolved paths of the regular files under ``root`` (itself resolved), depth-first."""
+    folders, entered, outside = [root], {_identity(root)}, []
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except OSError as error:  # unreadable folder: what it holds cannot be listed
+            _log.warning("skipped %s: %s", error.filename, error.strerror)
+            continue
+        for entry in entries:
+            if not entry.is_symlink():
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    yield Path(entry.path)
+                continue
+            target = Path(entry.path).resolve()
+            if not (follow_links or target.is_relative_to(root)):
+                outside.append(entry.path)
+            elif target.is_file():
+                yield target
+            elif follow_links and target.is_dir() and _identity(target) not in entered:
+                entered.add(_identity(target))
+                folders.append(target)
+    if outside:
+        _log.warning("skipped %d link(s) leading out of %s, e.g. %s", len(outside), root, outside[0])
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    status = folder.stat()
+    return status.st_dev, status.st_ino
 
 
 def track_id_of(path: Path) -> str:
     """``file:`` + the absolute path, forward slashes on every platform."""
-    return TRACK_ID_PREFIX + Path(path).resolve().as_posix()
+    return _track_id(Path(path).resolve())
+
+
+def _track_id(resolved: Path) -> str:
+    return TRACK_ID_PREFIX + resolved.as_posix()
 
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+    return _sha256_and_size(path)[0]
+
+
+def _sha256_and_size(path: Path) -> tuple[str, int]:
+    digest, n_bytes = hashlib.sha256(), 0
     with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
             digest.update(block)
-    return digest.hexdigest()
+            n_bytes += len(block)
+    return digest.hexdigest(), n_bytes
 
 
 def read_truth(folder: str | Path) -> pd.DataFrame | None:
@@ -104,6 +156,8 @@ def read_truth(folder: str | Path) -> pd.DataFrame | None:
     path = folder / TRUTH_FILE
     if not path.is_file():
         return None
+    if not path.resolve().is_relative_to(folder):
+        raise ValueError(f"{path} is a link leading out of {folder}; copy the file into the folder")
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     raw.columns = [str(column).strip().lower() for column in raw.columns]
     raw = raw.rename(columns={"tempo_bpm": "tempo"}) if "tempo" not in raw.columns else raw

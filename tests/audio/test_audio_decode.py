@@ -103,6 +103,21 @@ def test_non_audio_files_raise_with_a_reason(tmp_path, content, reason):
     assert isinstance(raised.value, ValueError)
 
 
+@pytest.mark.parametrize(("content", "described"), [
+    (b"root:x:0:0:root:/root:/bin/bash\n" * 40, "starts with text"),
+    (b"<!doctype html><title>secret-token-123</title>" * 20, "starts with markup"),
+    (b"PK\x03\x04\x00secret\x00" * 40, "starts with binary data"),
+])
+def test_a_non_audio_file_is_described_never_quoted(tmp_path, content, described):
+    """Error texts are stored (item_failures) and shown: no one's file content goes in them."""
+    path = tmp_path / "song.mp3"
+    path.write_bytes(content)
+    with pytest.raises(AudioDecodeError) as raised:
+        load_mono(path)
+    assert raised.value.reason == "not_audio" and described in raised.value.detail
+    assert not any(word in str(raised.value) for word in ("x:0:0", "secret", "PK", "doctype"))
+
+
 def test_missing_file_raises(tmp_path):
     with pytest.raises(AudioDecodeError, match="missing_file"):
         load_mono(tmp_path / "nowhere.wav")

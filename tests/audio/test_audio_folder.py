@@ -100,3 +100,67 @@ def test_only_rows_without_a_tempo_are_kept_out_of_the_fit():
     reasons = unfit_for_clustering({"a": 120.0, "b": 0.0, "c": 0.5})
     assert reasons == {"b": UNFIT_FOR_CLUSTERING}
     assert "no_beat" in UNFIT_FOR_CLUSTERING
+
+
+def _folder_with_links(tmp_path):
+    """music/ with one song, a link to a file outside, a link to its own song, a link to a
+    folder outside; outside/ holds a password-like file and a song."""
+    music, outside = tmp_path / "music", tmp_path / "outside"
+    music.mkdir(), outside.mkdir()
+    (music / "song.mp3").write_bytes(b"inside")
+    (outside / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (outside / "far.mp3").write_bytes(b"outside")
+    (music / "stolen.mp3").symlink_to(outside / "passwd")
+    (music / "again.mp3").symlink_to(music / "song.mp3")
+    (music / "elsewhere").symlink_to(outside, target_is_directory=True)
+    return music, outside
+
+
+def test_links_never_lead_out_of_the_folder_and_a_file_counts_once(tmp_path, caplog):
+    music, _ = _folder_with_links(tmp_path)
+    files = list_audio_files(music)
+    assert [f.path for f in files] == [(music / "song.mp3").resolve()]
+    assert "skipped 2 link(s) leading out of" in caplog.text  # stolen.mp3 and elsewhere/
+
+
+def test_following_links_is_a_choice(tmp_path):
+    music, outside = _folder_with_links(tmp_path)
+    (outside / "loop").symlink_to(outside, target_is_directory=True)  # entered once, not forever
+    files = list_audio_files(music, follow_links=True)
+    # a link counts by what it points at: stolen.mp3 is a file named passwd, not audio
+    assert sorted(f.path for f in files) == sorted([(outside / "far.mp3").resolve(),
+                                                    (music / "song.mp3").resolve()])
+
+
+def test_a_truth_csv_linked_from_outside_is_refused(tmp_path):
+    music, outside = _folder_with_links(tmp_path)
+    (outside / "truth.csv").write_text("file,tempo,key,mode\nsong.mp3,120,C,major\n")
+    (music / "truth.csv").symlink_to(outside / "truth.csv")
+    with pytest.raises(ValueError, match="link leading out of"):
+        read_truth(music)
+
+
+def test_a_folder_1100_levels_deep_is_listed(tmp_path):
+    deepest = tmp_path
+    for _ in range(1100):  # one by one: mkdir(parents=True) itself recurses too deep
+        deepest = deepest / "d"
+        deepest.mkdir()
+    (deepest / "song.wav").write_bytes(b"deep")
+    try:
+        assert [f.path for f in list_audio_files(tmp_path)] == [deepest.resolve() / "song.wav"]
+    finally:  # one by one again: shutil.rmtree, which cleans tmp_path up, recurses too
+        (deepest / "song.wav").unlink()
+        while deepest != tmp_path:
+            deepest.rmdir()
+            deepest = deepest.parent
+
+
+def test_a_folder_of_20000_files_is_listed_whole(tmp_path):
+    for group in range(20):
+        (tmp_path / f"g{group:02d}").mkdir()
+        for index in range(1000):
+            (tmp_path / f"g{group:02d}" / f"{index:04d}.mp3").touch()
+    files = list_audio_files(tmp_path)
+    assert len(files) == 20_000 and len({f.track_id for f in files}) == 20_000
+    assert files[0].path.relative_to(tmp_path).as_posix() == "g00/0000.mp3"
+    assert files[0].sha256 == hashlib.sha256(b"").hexdigest() and files[0].n_bytes == 0
