@@ -29,8 +29,6 @@ def main(args: argparse.Namespace) -> int:
     from songmix.sources.csv_import import read_csv_header
     from songmix.warehouse.connection import validate_path
 
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1 (got {args.seeds})")
     database = db_path(args)
     validate_path(database, for_writing=True)
     # Checked before Prefect starts (seconds): a file with missing columns fails at once.

@@ -26,8 +26,18 @@ def _command(name: str):
     return importlib.import_module(f"songmix.cli.{name.replace('-', '_')}")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported in one line (no usage block) like other errors."""
+
+    def error(self, message: str):
+        option, _, reason = message.partition(": ")
+        if option.startswith("argument ") and option.removeprefix("argument ") in reason:
+            message = reason  # the check's own words name the option already
+        self.exit(EXIT_USAGE, f"songmix: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="songmix",
         description="Cluster songs by Spotify's audio features and by Aubio features computed "
         "from their audio, and measure how closely the two agree.",

@@ -5,25 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from songmix.cli.options import add_db_argument, db_path
+from songmix.cli.options import add_db_argument, db_path, k_list, whole_number
+from songmix.flows.parameters import (
+    FIRST_YEAR,
+    MAX_DEMO_GROUPS,
+    MAX_K,
+    MAX_SEEDS,
+    MAX_TRACKS,
+    last_year,
+    validate_parameters,
+)
 
 NAME = "run"
 HELP = "run the whole pipeline (the built-in demo catalog by default)"
-
-
-def _k_range(text: str) -> list[int]:
-    """``2-10`` or ``2,4,8`` → a list of k."""
-    try:
-        if "-" in text:
-            low, high = (int(part) for part in text.split("-", 1))
-            ks = list(range(low, high + 1))
-        else:
-            ks = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a range like 2-10 or a list like 2,4,8, got {text!r}")
-    if not ks or min(ks) < 1:
-        raise argparse.ArgumentTypeError(f"every k must be at least 1 (got {text})")
-    return ks
 
 
 def _names(text: str) -> list[str]:
@@ -41,10 +35,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, feature_sets: tuple[str
         DEFAULT_SEEDS,
     )
 
-    parser.add_argument("--k", type=int, default=None,
+    parser.add_argument("--k", type=whole_number("--k", 1, MAX_K), default=None,
                         help="number of clusters to use (default: the k with the lowest BIC)")
-    parser.add_argument("--ks", type=_k_range, default=DEFAULT_KS,
-                        help=f"k to compare by BIC, e.g. 2-10 (default {min(DEFAULT_KS)}-{max(DEFAULT_KS)}) or 2,4,8")
+    parser.add_argument("--ks", type=k_list, default=DEFAULT_KS,
+                        help=f"k to compare by BIC, e.g. 2-10 (default {min(DEFAULT_KS)}-{max(DEFAULT_KS)}) "
+                        f"or 2,4,8; each 1-{MAX_K}")
     parser.add_argument("--covariance", choices=COVARIANCE_CHOICES, default=AUTO_COVARIANCE,
                         dest="covariance_type",
                         help="covariance structure of the mixture components; auto (default) compares "
@@ -55,8 +50,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, feature_sets: tuple[str
                         "clusters keep regular covariances, so every (covariance, k) pair is compared; "
                         "--no-prior fits by maximum likelihood and leaves out the pairs the tracks "
                         "cannot support")
-    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
-                        help=f"EM seeds per covariance type and k (default {DEFAULT_SEEDS})")
+    parser.add_argument("--seeds", type=whole_number("--seeds", 1, MAX_SEEDS), default=DEFAULT_SEEDS,
+                        help=f"EM seeds per covariance type and k (default {DEFAULT_SEEDS}, at most {MAX_SEEDS})")
     for feature_set in feature_sets:
         parser.add_argument(f"--{feature_set}-features", type=_names, default=None, metavar="A,B,...",
                             help=f"features of the {feature_set} model, comma-separated (default: "
@@ -67,13 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", choices=("demo", "spotify"), default="demo",
                         help="demo: built-in catalog served on loopback (default); spotify: the "
                         "Spotify Web API with SPOTIPY_CLIENT_ID / SPOTIPY_CLIENT_SECRET")
-    parser.add_argument("--year", type=int, default=2020, help="release year to search (default 2020)")
+    parser.add_argument("--year", type=whole_number("--year", FIRST_YEAR, last_year()),
+                        default=2020, help="release year to search (default 2020)")
     parser.add_argument("--playlist", default=None, metavar="ID_OR_URL",
                         help="with --source spotify: take this playlist's tracks instead of the year search")
-    parser.add_argument("--tracks", type=int, default=1000, help="number of tracks (default 1000)")
+    parser.add_argument("--tracks", type=whole_number("--tracks", 1, MAX_TRACKS), default=1000,
+                        help=f"number of tracks (default 1000, at most {MAX_TRACKS})")
     add_model_arguments(parser, ("spotify", "aubio"))
-    parser.add_argument("--demo-groups", type=int, default=6,
-                        help="genre-like groups in the demo catalog (default 6)")
+    parser.add_argument("--demo-groups", type=whole_number("--demo-groups", 1, MAX_DEMO_GROUPS),
+                        default=6, help="genre-like groups in the demo catalog (default 6)")
     add_db_argument(parser)
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="audio cache (default $SONGMIX_DATA_DIR or ~/.cache/songmix)")
@@ -104,13 +101,13 @@ def main(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from songmix.cli.progress import TerminalProgress
-    from songmix.flows.pipeline import pipeline, validate_parameters
+    from songmix.flows.pipeline import pipeline
     from songmix.flows.progress import listening
     from songmix.flows.settings import local_run_settings
     from songmix.warehouse.connection import validate_path
 
     validate_parameters(n_tracks=args.tracks, k=args.k, ks=args.ks, n_seeds=args.seeds,
-                        demo_groups=args.demo_groups)
+                        demo_groups=args.demo_groups, year=args.year)
     database = db_path(args)
     validate_path(database, for_writing=True)
     parameters = dict(source=args.source, year=args.year, n_tracks=args.tracks,

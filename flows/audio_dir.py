@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 
 from songmix.audio.features import unfit_for_clustering
 from songmix.audio.folder import TRACK_ID_PREFIX, FolderFile, list_audio_files, read_truth
-from songmix.flows.pipeline import validate_parameters
+from songmix.flows.parameters import validate_fit_parameters
 from songmix.flows.progress import stage
 from songmix.flows.reporting import AGREEMENT_RESAMPLES, RunSummary, fitted_summary, publish_run
 from songmix.flows.settings import default_db_path, default_out_dir
@@ -47,9 +47,9 @@ def audio_dir_pipeline(
 ) -> RunSummary:
     """Cluster the audio files under ``audio_dir``; returns the run's summary."""
     db_path, out_dir = db_path or default_db_path(), out_dir or default_out_dir()
+    validate_fit_parameters(k=k, ks=ks, n_seeds=n_seeds)
     files = list_audio_files(audio_dir)
     truth = read_truth(audio_dir)
-    validate_parameters(n_tracks=len(files), k=k, ks=ks, n_seeds=n_seeds)
     options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                            prior=prior, random_state=random_state, features={"aubio": aubio_features})
     warehouse = Warehouse(db_path)

@@ -18,6 +18,7 @@ import pandas as pd
 from prefect import flow
 from prefect.runtime import flow_run
 
+from songmix.flows.parameters import validate_fit_parameters
 from songmix.flows.progress import stage
 from songmix.flows.reporting import AGREEMENT_RESAMPLES, RunSummary, fitted_summary, publish_run
 from songmix.sources.csv_import import read_spotify_csv
@@ -88,6 +89,7 @@ def import_csv_run(
     """
     from songmix.flows.settings import default_db_path, default_out_dir
 
+    validate_fit_parameters(k=k, ks=ks, n_seeds=n_seeds)
     options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                            prior=prior, random_state=random_state, features={"spotify": spotify_features})
     dataset = read_spotify_csv(Path(path))

@@ -14,6 +14,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from songmix.flows.drift import drift
+from songmix.flows.parameters import validate_parameters
 from songmix.flows.reporting import RunSummary, compare, publish_run
 from songmix.flows.progress import reporter
 from songmix.flows.settings import default_data_dir, default_db_path, default_out_dir
@@ -60,7 +61,8 @@ def pipeline(
     """
     db_path, data_dir, out_dir = (db_path or default_db_path(), data_dir or default_data_dir(),
                                   out_dir or default_out_dir())
-    validate_parameters(n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds, demo_groups=demo_groups)
+    validate_parameters(n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds, demo_groups=demo_groups,
+                        year=year)
     options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                            prior=prior, random_state=random_state,
                            features={"spotify": spotify_features, "aubio": aubio_features})
@@ -85,19 +87,3 @@ def pipeline(
         summary = compare(warehouse, run_id, track_ids, fits)
         drifts = drift(warehouse, run_id, source=source)
     return publish_run(warehouse, summary, drifts, out_dir=out_dir)
-
-
-def validate_parameters(
-    *, n_tracks: int, k: int | None, ks: list[int], n_seeds: int, demo_groups: int = 6
-) -> None:
-    """Refuse parameters no run can honour, before anything is written."""
-    if not 1 <= n_tracks <= 10_000:
-        raise ValueError(f"--tracks must be between 1 and 10000 (got {n_tracks})")
-    if k is not None and not 1 <= k <= n_tracks:
-        raise ValueError(f"--k must be between 1 and the number of tracks, {n_tracks} (got {k})")
-    if not ks or min(ks) < 1:
-        raise ValueError(f"every k to try must be at least 1 (got {ks})")
-    if n_seeds < 1:
-        raise ValueError(f"--seeds must be at least 1 (got {n_seeds})")
-    if not 1 <= demo_groups <= 8:
-        raise ValueError(f"--demo-groups must be between 1 and 8 (got {demo_groups})")

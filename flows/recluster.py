@@ -14,7 +14,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from songmix.flows.drift import drift
-from songmix.flows.pipeline import validate_parameters
+from songmix.flows.parameters import validate_fit_parameters
 from songmix.flows.reporting import RunSummary, compare, publish_run
 from songmix.flows.settings import default_db_path, default_out_dir
 from songmix.flows.stages import cluster
@@ -56,7 +56,7 @@ def recluster(
     if from_run_id is None:
         raise ValueError(f"{db_path} holds no completed run to re-cluster; run `songmix run` first")
     source, track_ids = run_source(warehouse, from_run_id), run_track_ids(warehouse, from_run_id)
-    validate_parameters(n_tracks=max(len(track_ids), 1), k=k, ks=ks, n_seeds=n_seeds)
+    validate_fit_parameters(k=k, ks=ks, n_seeds=n_seeds, n_samples=len(track_ids))
     options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                            prior=prior, random_state=random_state,
                            features={"spotify": spotify_features, "aubio": aubio_features})
