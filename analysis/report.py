@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,8 @@ REPORT_TABLES = (
 )
 
 _NOTHING = "Nothing stored for this run."
+#: Characters Markdown reads as syntax: emphasis, code, links and images, headings, tables.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 #: Folder beside the Markdown file that holds its plots.
 REPORT_PLOTS = "report-plots"
@@ -258,12 +261,19 @@ def _interval(low, high) -> str:
     return f"{_number(low)}{' to ' if low < 0 else '–'}{_number(high)}"
 
 
+def markdown_text(value) -> str:
+    """``value`` as literal Markdown text: HTML made inert (``&lt;img ...&gt;``), line breaks
+    flattened and every character of Markdown syntax escaped, so that text from the data (a
+    track name, an error, a data set's name) cannot add a tag, a link or a remote image."""
+    text = html.escape(str(value), quote=False)
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", " ".join(text.splitlines()))
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
-    """``frame`` (with its index when named) as a GitHub-flavoured Markdown table of strings."""
+    """``frame`` (with its index when named) as a GitHub-flavoured Markdown table of literal text."""
     shown = frame.reset_index() if frame.index.name else frame
-    escape = lambda value: str(value).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = ["| " + " | ".join(map(escape, shown.columns)) + " |", "|" + " --- |" * shown.shape[1]]
-    lines += ["| " + " | ".join(map(escape, row)) + " |" for row in shown.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(markdown_text, shown.columns)) + " |", "|" + " --- |" * shown.shape[1]]
+    lines += ["| " + " | ".join(map(markdown_text, row)) + " |" for row in shown.itertuples(index=False)]
     return "\n".join(lines)
 
 
@@ -828,7 +838,7 @@ def _data_uri(figure: Figure) -> str:
 
 
 def _render_markdown(page: _Page, image_source: Callable[[Figure], str]) -> str:
-    parts = [f"# {page.title}", "", f"_{page.meta}_", "", f"**{page.headline}**", ""]
+    parts = [f"# {page.title}", "", f"_{markdown_text(page.meta)}_", "", f"**{page.headline}**", ""]
     if page.supporting:
         parts += [page.supporting, ""]
     for figure in page.figures:

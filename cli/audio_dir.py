@@ -15,10 +15,12 @@ def run_audio_dir(args: argparse.Namespace) -> int:
     from songmix.cli.progress import TerminalProgress
     from songmix.flows.audio_dir import audio_dir_pipeline
     from songmix.flows.progress import listening
+    from songmix.flows.settings import default_out_dir, validate_out_dir
     from songmix.warehouse.connection import validate_path
 
     if not args.audio_dir.is_dir():
         raise ValueError(f"--audio-dir {args.audio_dir} is not a folder")
+    validate_out_dir(args.out or default_out_dir())
     database = db_path(args)
     validate_path(database, for_writing=True)
     parameters = dict(audio_dir=args.audio_dir, **model_parameters(args, ("aubio",)),

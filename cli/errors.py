@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -19,6 +20,16 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     FileNotFoundError,
     PermissionError,
 )
+
+
+def os_error_line(error: OSError) -> str:
+    """One line for a full disk, an unreadable file, ...: the system's words and the file, or,
+    when a failed write names no file, the folders a run writes to."""
+    if error.filename:
+        return f"{error.strerror or error}: {error.filename}"
+    if error.errno == errno.ENOSPC:
+        return f"{error.strerror}; free space where --db, --out and $SONGMIX_DATA_DIR are"
+    return str(error.strerror or error)
 
 
 def network_failure_line(error: BaseException) -> str | None:

@@ -61,7 +61,7 @@ def _quiet_libraries() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
     args = build_parser().parse_args(argv)
-    from songmix.cli.errors import EXPECTED_ERRORS, network_failure_line
+    from songmix.cli.errors import EXPECTED_ERRORS, network_failure_line, os_error_line
 
     # spotipy logs every HTTP error, expected ones too (a 403 that triggers a fallback).
     spotipy_logger = logging.getLogger("spotipy")
@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as error:
         line = network_failure_line(error)
+        if line is None and isinstance(error, OSError):  # a full disk, an unreadable file
+            line = os_error_line(error)
         if line is None:
             raise
         print(f"songmix: error: {line}", file=sys.stderr)

@@ -32,8 +32,9 @@ def write_report(database: Path, out_dir: Path, *, run_id: str | None = None):
 
 
 def main(args: argparse.Namespace) -> int:
-    from songmix.flows.settings import default_out_dir
+    from songmix.flows.settings import default_out_dir, validate_out_dir
 
+    validate_out_dir(args.out or default_out_dir())
     written = write_report(db_path(args), args.out or default_out_dir(), run_id=args.run)
     print(f"{written.report.headline}\nreport: {written.html}\nmarkdown: {written.markdown}")
     return 0

@@ -6,15 +6,8 @@ import argparse
 from pathlib import Path
 
 from songmix.cli.options import add_db_argument, db_path, k_list, whole_number
-from songmix.flows.parameters import (
-    FIRST_YEAR,
-    MAX_DEMO_GROUPS,
-    MAX_K,
-    MAX_SEEDS,
-    MAX_TRACKS,
-    last_year,
-    validate_parameters,
-)
+from songmix.flows.parameters import MAX_DEMO_GROUPS, MAX_K, MAX_SEEDS, MAX_TRACKS, validate_parameters
+from songmix.sources.schema import FIRST_RELEASE_YEAR, last_release_year
 
 NAME = "run"
 HELP = "run the whole pipeline (the built-in demo catalog by default)"
@@ -62,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", choices=("demo", "spotify"), default="demo",
                         help="demo: built-in catalog served on loopback (default); spotify: the "
                         "Spotify Web API with SPOTIPY_CLIENT_ID / SPOTIPY_CLIENT_SECRET")
-    parser.add_argument("--year", type=whole_number("--year", FIRST_YEAR, last_year()),
+    parser.add_argument("--year", type=whole_number("--year", FIRST_RELEASE_YEAR, last_release_year()),
                         default=2020, help="release year to search (default 2020)")
     parser.add_argument("--playlist", default=None, metavar="ID_OR_URL",
                         help="with --source spotify: take this playlist's tracks instead of the year search")
@@ -103,11 +96,12 @@ def main(args: argparse.Namespace) -> int:
     from songmix.cli.progress import TerminalProgress
     from songmix.flows.pipeline import pipeline
     from songmix.flows.progress import listening
-    from songmix.flows.settings import local_run_settings
+    from songmix.flows.settings import default_out_dir, local_run_settings, validate_out_dir
     from songmix.warehouse.connection import validate_path
 
     validate_parameters(n_tracks=args.tracks, k=args.k, ks=args.ks, n_seeds=args.seeds,
                         demo_groups=args.demo_groups, year=args.year)
+    validate_out_dir(args.out or default_out_dir())
     database = db_path(args)
     validate_path(database, for_writing=True)
     parameters = dict(source=args.source, year=args.year, n_tracks=args.tracks,

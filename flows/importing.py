@@ -113,6 +113,10 @@ def import_csv_run(
         summary = ImportSummary(
             run_id=run_id, source=source, n_loaded=len(dataset.tracks), n_rejected=len(dataset.rejected),
             rejection_reasons=dataset.rejected["reason"].str.split("; ").str[0].value_counts().head(5).to_dict())
+        if dataset.tracks.empty:  # the rejected rows are stored; the run is not a success
+            most_often = "".join(f", most often: {reason}" for reason in list(summary.rejection_reasons)[:1])
+            raise ValueError(f"{path} holds no row that could be loaded ({len(dataset.rejected)} "
+                             f"rejected{most_often}; every reason is in rejected_rows)")
         clustering = (cluster_spotify_side(warehouse, run_id, list(dataset.tracks["track_id"]), options)
                       if fit else None)
     if clustering is None:

@@ -1,4 +1,5 @@
-"""Run parameters: their defaults, their bounds and the one check of each.
+"""Run parameters: their bounds and the one check of each (their defaults:
+:mod:`songmix.tasks.options`).
 
 Every size a user or a deployment gives is bounded here, before anything heavy starts: the
 command line checks each value as it parses it (before Prefect starts or the pipeline is
@@ -8,8 +9,9 @@ one line and name the option.
 
 from __future__ import annotations
 
-import datetime
 import re
+
+from songmix.sources.schema import FIRST_RELEASE_YEAR, last_release_year
 
 #: Most tracks a search run collects (Spotify's search stops at offset 1000 per query; beyond
 #: 1000 the search is split by genre, and 10 000 keeps a run within hours).
@@ -21,14 +23,8 @@ MAX_K = 100
 MAX_SEEDS = 100
 #: The demo catalog's genre-like groups.
 MAX_DEMO_GROUPS = 8
-#: Release years a search may ask for: recorded music, up to next year's announced releases.
-FIRST_YEAR = 1900
 _K_SPAN = re.compile(r"\s*(\d+)\s*-\s*(\d+)\s*")
 _K_LIST = re.compile(r"\s*-?\d+\s*(?:,\s*-?\d+\s*)*")
-
-
-def last_year() -> int:
-    return datetime.date.today().year + 1
 
 
 def check_between(option: str, value: int, low: int, high: int) -> int:
@@ -102,4 +98,4 @@ def validate_parameters(
     validate_fit_parameters(k=k, ks=ks, n_seeds=n_seeds, n_samples=n_tracks)
     check_between("--demo-groups", demo_groups, 1, MAX_DEMO_GROUPS)
     if year is not None:
-        check_between("--year", year, FIRST_YEAR, last_year())
+        check_between("--year", year, FIRST_RELEASE_YEAR, last_release_year())

@@ -17,7 +17,12 @@ from songmix.flows.drift import drift
 from songmix.flows.parameters import validate_parameters
 from songmix.flows.reporting import RunSummary, compare, publish_run
 from songmix.flows.progress import reporter
-from songmix.flows.settings import default_data_dir, default_db_path, default_out_dir
+from songmix.flows.settings import (
+    default_data_dir,
+    default_db_path,
+    default_out_dir,
+    validate_out_dir,
+)
 from songmix.flows.stages import (
     cluster,
     collect_audio,
@@ -63,6 +68,7 @@ def pipeline(
                                   out_dir or default_out_dir())
     validate_parameters(n_tracks=n_tracks, k=k, ks=ks, n_seeds=n_seeds, demo_groups=demo_groups,
                         year=year)
+    validate_out_dir(out_dir)
     options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                            prior=prior, random_state=random_state,
                            features={"spotify": spotify_features, "aubio": aubio_features})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,26 @@ def default_data_dir() -> Path:
 
 def default_out_dir() -> Path:
     return Path(os.environ.get("SONGMIX_OUT_DIR", "songmix-out"))
+
+
+def validate_out_dir(path: Path) -> None:
+    """Refuse a plots/report folder that cannot be made or written, before a run starts.
+
+    Raises
+    ------
+    ValueError
+        ``path`` or a folder above it is a file, or the nearest existing folder is not writable.
+    """
+    path = Path(path)
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir():
+        raise ValueError(f"--out {path}: {existing} is a file; give a folder for plots and reports")
+    try:
+        # Try it rather than ask os.access, which says yes to root on read-only mounts.
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f"--out {path}: cannot write in {existing} ({error.strerror})") from None
 
 
 @contextlib.contextmanager

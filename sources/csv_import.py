@@ -13,8 +13,11 @@ Conventions
   one :class:`CsvSchemaError` and nothing is read further.
 * A row is rejected, with every reason found, when a feature is empty, not a number or out of
   Spotify's documented range (:data:`FEATURE_RANGES`; ``key`` and ``mode`` must be
-  integers), when the id or name is empty, or when its id repeats an earlier row's (the first
-  one is kept). The rest load.
+  integers), when ``duration_ms`` or ``year`` is given but is not a whole number of
+  milliseconds up to a day or a year from 1900 to next year, when the id or name is empty, or
+  when its id repeats an earlier row's (the first one is kept). The rest load.
+* The file must be UTF-8 (a BOM is allowed); a file in another encoding, or one the CSV parser
+  cannot split into rows, is refused in one line naming it.
 * Line numbers count the header as line 1 and assume one line per row.
 * Artists written as a list (``"['A', 'B']"``) or separated by ``;`` become ``"A, B"``.
 """
@@ -22,6 +25,7 @@ Conventions
 from __future__ import annotations
 
 import ast
+import codecs
 import json
 import re
 from dataclasses import dataclass
@@ -30,7 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from songmix.sources.schema import SPOTIFY_FEATURE_COLUMNS
+from songmix.sources.schema import (
+    FIRST_RELEASE_YEAR,
+    MAX_DURATION_MS,
+    SPOTIFY_FEATURE_COLUMNS,
+    last_release_year,
+)
 
 #: Canonical column -> names it goes by in published data sets, in order of preference.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -56,11 +65,22 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     "tempo": (1.0, 300.0),
 }
 _INTEGER_FEATURES = ("key", "mode")
+
+
+def _optional_ranges() -> dict[str, tuple[float, float]]:
+    """Inclusive ranges of the optional whole-number columns; an empty cell is allowed."""
+    return {"duration_ms": (1, MAX_DURATION_MS), "year": (FIRST_RELEASE_YEAR, last_release_year())}
+
+_CHECK_BLOCK_BYTES = 1 << 20
 _TRACK_URI = re.compile(r"^(?:spotify:track:|https?://open\.spotify\.com/track/)")
 
 
 class CsvSchemaError(ValueError):
     """The file lacks required columns (the message lists them all, with accepted names)."""
+
+
+class CsvReadError(ValueError):
+    """The file is not UTF-8 CSV text (the message names it)."""
 
 
 @dataclass(frozen=True)
@@ -117,16 +137,22 @@ def match_columns(header: list[str]) -> dict[str, str]:
 
 
 def read_csv_header(path: Path) -> dict[str, str]:
-    """Check a CSV file's header only: :func:`match_columns` of its first line.
+    """Check a CSV file before it is imported: :func:`match_columns` of its first line, and
+    that all of it is UTF-8 text (a file of a million rows takes well under a second).
 
     Raises
     ------
-    CsvSchemaError, FileNotFoundError
+    CsvSchemaError, CsvReadError, FileNotFoundError
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no CSV file at {path}")
-    return match_columns([str(name) for name in pd.read_csv(path, nrows=0).columns])
+    path = _existing(path)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_CHECK_BLOCK_BYTES), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError:
+                raise _not_utf8(path) from None
+    return match_columns([str(name) for name in _read_csv(path, nrows=0).columns])
 
 
 def read_spotify_csv(path: Path) -> CsvDataset:
@@ -145,14 +171,37 @@ def read_spotify_csv(path: Path) -> CsvDataset:
     ------
     CsvSchemaError
         Required columns missing.
+    CsvReadError
+        Not UTF-8 text, or not CSV.
     FileNotFoundError
         No such file.
     """
+    return parse_spotify_frame(_read_csv(_existing(path), dtype=str, keep_default_na=False,
+                                         skipinitialspace=True))
+
+
+def _existing(path: Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no CSV file at {path}")
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    return parse_spotify_frame(raw)
+    return path
+
+
+def _read_csv(path: Path, **options) -> pd.DataFrame:
+    """``pandas.read_csv``, with a file it cannot read refused in one line that names it."""
+    try:
+        return pd.read_csv(path, **options)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except pd.errors.EmptyDataError:
+        raise CsvReadError(f"{path} is empty; a data set has a header line and one row per track") from None
+    except pd.errors.ParserError as error:
+        raise CsvReadError(f"{path} cannot be read as CSV: {error}".rstrip()) from None
+
+
+def _not_utf8(path: Path) -> CsvReadError:
+    return CsvReadError(f"{path} is not UTF-8 text (Latin-1 or another encoding?); convert it, e.g. "
+                        f"iconv -f latin1 -t utf-8 {path} > utf8.csv, and import that")
 
 
 def parse_spotify_frame(raw: pd.DataFrame) -> CsvDataset:
@@ -160,10 +209,11 @@ def parse_spotify_frame(raw: pd.DataFrame) -> CsvDataset:
     columns = match_columns([str(name) for name in raw.columns])
     text = {canonical: raw[name].astype(str).str.strip() for canonical, name in columns.items()}
     track_ids = text["track_id"].str.replace(_TRACK_URI, "", regex=True)
-    numbers = {feature: pd.to_numeric(text[feature], errors="coerce") for feature in SPOTIFY_FEATURE_COLUMNS}
+    numbers = {column: pd.to_numeric(text[column], errors="coerce")
+               for column in (*SPOTIFY_FEATURE_COLUMNS, *_optional_ranges()) if column in text}
     problems = _row_problems(track_ids, text, numbers)
     first_line = {}
-    for position, track_id in enumerate(track_ids):
+    for position, track_id in enumerate(track_ids.to_numpy(dtype=object)):
         if problems[position] or not track_id:
             continue
         if track_id in first_line:
@@ -189,20 +239,35 @@ def _row_problems(track_ids: pd.Series, text: dict[str, pd.Series], numbers: dic
     for position in np.flatnonzero((text["name"] == "").to_numpy()):
         problems[position].append("no track name")
     for feature in SPOTIFY_FEATURE_COLUMNS:
-        values, written = numbers[feature], text[feature]
-        low, high = FEATURE_RANGES[feature]
-        for position in np.flatnonzero(((written == "") & values.isna()).to_numpy()):
+        written = text[feature]
+        for position in np.flatnonzero(((written == "") & numbers[feature].isna()).to_numpy()):
             problems[position].append(f"{feature} is empty")
-        for position in np.flatnonzero(((written != "") & values.isna()).to_numpy()):
-            problems[position].append(f"{feature} {written.iloc[position]!r} is not a number")
-        out_of_range = values.notna() & ((values < low) | (values > high))
-        for position in np.flatnonzero(out_of_range.to_numpy()):
-            problems[position].append(f"{feature} {values.iloc[position]:g} is outside {low:g}..{high:g}")
-        if feature in _INTEGER_FEATURES:
-            fractional = values.notna() & ~out_of_range & (values != values.round())
-            for position in np.flatnonzero(fractional.to_numpy()):
-                problems[position].append(f"{feature} {values.iloc[position]:g} is not a whole number")
+        _number_problems(problems, feature, written, numbers[feature], FEATURE_RANGES[feature],
+                         whole=feature in _INTEGER_FEATURES)
+    for column, bounds in _optional_ranges().items():
+        if column in text:
+            _number_problems(problems, column, text[column], numbers[column], bounds, whole=True)
     return problems
+
+
+def _number_problems(problems: list[list[str]], column: str, written: pd.Series, values: pd.Series,
+                     bounds: tuple[float, float], *, whole: bool) -> None:
+    """Add a reason to each row whose ``column`` was written but is not a number in ``bounds``
+    (not a whole one when ``whole``); NaN and infinities are not numbers here."""
+    low, high = bounds
+    # numpy arrays: a pandas lookup per bad cell costs ~0.1 ms, minutes for a file of bad rows
+    texts, numbers = written.to_numpy(dtype=object), values.to_numpy(dtype=float)
+    finite = np.isfinite(numbers)
+    for position in np.flatnonzero((texts != "") & ~finite):
+        problems[position].append(f"{column} {texts[position]!r} is not a number")
+    out_of_range = finite & ((numbers < low) | (numbers > high))
+    shown = (lambda number: f"{number:.0f}") if whole else (lambda number: f"{number:g}")
+    for position in np.flatnonzero(out_of_range):
+        problems[position].append(
+            f"{column} {numbers[position]:g} is outside {shown(low)}..{shown(high)}")
+    if whole:
+        for position in np.flatnonzero(finite & ~out_of_range & (numbers != np.round(numbers))):
+            problems[position].append(f"{column} {numbers[position]:g} is not a whole number")
 
 
 def _track_frame(track_ids: pd.Series, text: dict[str, pd.Series], accepted: np.ndarray) -> pd.DataFrame:
@@ -238,9 +303,11 @@ def _artists(written: str) -> str:
 
 def _rejected_frame(raw: pd.DataFrame, track_ids: pd.Series, problems: list[list[str]]) -> pd.DataFrame:
     positions = [position for position, reasons in enumerate(problems) if reasons]
-    return pd.DataFrame({
-        "line_number": [position + 2 for position in positions],
-        "track_id": [track_ids.iloc[position] or None for position in positions],
-        "reason": ["; ".join(problems[position]) for position in positions],
-        "row": [json.dumps(raw.iloc[position].to_dict()) for position in positions],
-    }, columns=["line_number", "track_id", "reason", "row"])
+    ids, names = track_ids.to_numpy(dtype=object), [str(name) for name in raw.columns]
+    return pd.DataFrame({  # typed, so that a file without a bad row gives a usable empty frame
+        "line_number": pd.Series([position + 2 for position in positions], dtype="int64"),
+        "track_id": pd.Series([ids[position] or None for position in positions], dtype=object),
+        "reason": pd.Series(["; ".join(problems[position]) for position in positions], dtype=object),
+        "row": pd.Series([json.dumps(dict(zip(names, row)))
+                          for row in raw.iloc[positions].to_numpy(dtype=object)], dtype=object),
+    })

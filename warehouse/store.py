@@ -148,15 +148,33 @@ class Warehouse:
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One stage's writes: committed together, or rolled back together."""
+        """One stage's writes: committed together, or rolled back together.
+
+        Raises
+        ------
+        WarehouseError
+            The file could not be written (a full disk, an I/O error): one line, and nothing
+            of the transaction is kept.
+        """
         with connect(self.path, read_only=False) as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
                 yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
+            except BaseException as error:
+                with contextlib.suppress(duckdb.Error):  # a failed write may have ended it already
+                    connection.execute("ROLLBACK")
+                if isinstance(error, duckdb.IOException):
+                    raise self._write_error(error) from None
                 raise
-            connection.execute("COMMIT")
+            try:
+                connection.execute("COMMIT")
+            except duckdb.Error as error:
+                raise self._write_error(error) from None
+
+    def _write_error(self, error: duckdb.Error) -> WarehouseError:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return WarehouseError(f"could not write {self.path} ({reason}); nothing of this step was "
+                              "kept, earlier ones were: free space or fix the disk, then rerun")
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -287,10 +305,21 @@ class Warehouse:
         try:
             yield
         except BaseException as error:
-            self.finish_run(run_id, status="failed", counts=self.table_counts(run_id),
-                            error=f"{type(error).__name__}: {error}")
+            self._finish_recorded(run_id, "failed", error)
             raise
-        self.finish_run(run_id, status="completed", counts=self.table_counts(run_id))
+        self._finish_recorded(run_id, "completed", None)
+
+    def _finish_recorded(self, run_id: str, status: str, ended_by: BaseException | None) -> None:
+        """``finish_run``; when the file takes no more writes (a full disk), one line saying
+        so instead: the run stays 'running' until the next run marks it failed (interrupted)."""
+        try:
+            self.finish_run(run_id, status=status, counts=self.table_counts(run_id),
+                            error=None if ended_by is None else f"{type(ended_by).__name__}: {ended_by}")
+        except WarehouseError as recording:
+            if ended_by is None:
+                raise
+            raise WarehouseError(f"{ended_by}; and the run could not be marked failed either, so the "
+                                 "next run marks it failed (interrupted)") from recording
 
     def table_counts(self, run_id: str) -> dict[str, int]:
         """Rows each run-tagged table holds for ``run_id``."""

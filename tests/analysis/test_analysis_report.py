@@ -188,6 +188,24 @@ def test_missing_tracks_are_counted_listed_and_escaped(agreeing):
     assert "Lost &lt;b&gt;song&lt;/b&gt;" in report.html and "<b>song</b>" not in report.html
 
 
+HOSTILE = ('Lost <b>song</b> <img src="http://evil.example/p.png"> ![x](http://evil.example/q.png) '
+           '[click](http://evil.example/) *loud* | cell')
+
+
+def test_text_from_the_data_adds_no_tag_link_or_remote_image_to_either_page():
+    tables = make_tables(n_tracks=30, n_missing=1)
+    tables["track_coverage"].loc[tables["track_coverage"]["track_id"] == "gone0", "name"] = HOSTILE
+    tables["run"] = tables["run"].assign(source="csv:<script>alert(1)</script>![y](http://evil.example/r.png)")
+    report = build_report(tables, plot_folder="report-plots")
+    for page in (report.markdown, report.html):
+        assert "<b>" not in page and "<img src=\"http" not in page and "<script>" not in page
+    assert "](http" not in report.markdown  # no Markdown link or image from the data
+    assert re.findall(r"!\[[^\]]*\]\(([^)]*)\)", report.markdown) == [
+        f"report-plots/{figure.name}.png" for figure in report.figures]  # only the local plots
+    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'<img [^>]*src="([^"]*)"', report.html))
+    assert "Lost &lt;b&gt;song&lt;/b&gt;" in report.markdown and "\\*loud\\* \\| cell" in report.markdown
+
+
 def test_a_single_cluster_model_gives_no_answer_but_a_report():
     tables = make_tables(aubio_k=1)
     report = build_report(tables)

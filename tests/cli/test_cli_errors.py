@@ -3,6 +3,7 @@ warehouse exactly as before."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -117,3 +118,23 @@ def test_a_huge_k_range_is_refused_at_once_without_building_it(tmp_path):
     assert finished.returncode == 2
     assert finished.stderr.startswith("songmix: error: every k of --ks") and finished.stderr.count("\n") == 1
     assert not (tmp_path / "w.duckdb").exists()
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--audio-dir", "."], ["report"]])
+@pytest.mark.parametrize("inside", [False, True])
+def test_an_out_folder_that_is_a_file_is_refused_before_anything_runs(capsys, tmp_path, command, inside):
+    existing = tmp_path / "plots.png"
+    existing.write_bytes(b"keep me")
+    out = existing / "sub" if inside else existing
+    database = tmp_path / "w.duckdb"
+    _fails_cleanly(capsys, [*command, "--db", str(database), "--out", str(out)], match="is a file")
+    assert existing.read_bytes() == b"keep me" and not database.exists()
+
+
+def test_a_full_disk_is_one_line_naming_the_file(capsys, warehouse_path, tmp_path, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "out" / "report.html"))
+
+    monkeypatch.setattr("songmix.cli.report.write_report", full_disk)
+    _fails_cleanly(capsys, ["report", "--db", str(warehouse_path), "--out", str(tmp_path / "out")],
+                   match=f"No space left on device: {tmp_path / 'out' / 'report.html'}")

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "sources"))
-from test_sources_csv import BAD_ROWS, write_kaggle_csv  # noqa: E402
+from test_sources_csv import BAD_ROWS, KAGGLE_HEADER, kaggle_rows, write_kaggle_csv  # noqa: E402
 
 from songmix.cli.main import main  # noqa: E402
 
@@ -69,4 +70,40 @@ def test_missing_columns_are_one_line_and_nothing_is_loaded(tmp_path, capsys):
     assert main(["import-csv", str(path), "--db", str(db)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "artists" in error and "danceability" in error
+    assert not db.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_clean_file_without_a_single_bad_row_imports(tmp_path, capsys):
+    path = tmp_path / "clean.csv"
+    pd.DataFrame(kaggle_rows(30), columns=KAGGLE_HEADER).to_csv(path, index=False)
+    db = tmp_path / "w.duckdb"
+    assert main(["import-csv", str(path), "--db", str(db), "--ks", "2,3", "--seeds", "2"]) == 0
+    assert "30 tracks loaded, 0 rows rejected" in capsys.readouterr().out
+    assert _rows(db, "select status from runs") == [("completed",)]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_file_of_200000_empty_rows_keeps_its_rejections_and_fails_in_one_line(tmp_path, capsys):
+    path = tmp_path / "empty_rows.csv"
+    path.write_text(",".join(KAGGLE_HEADER) + "\n" + ("," * (len(KAGGLE_HEADER) - 1) + "\n") * 200_000)
+    db = tmp_path / "w.duckdb"
+    assert main(["import-csv", str(path), "--db", str(db)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "holds no row that could be loaded (200000 rejected" in error
+    assert _rows(db, "select status from runs") == [("failed",)]
+    assert _rows(db, "select count(*) from rejected_rows") == [(200_000,)]
+
+
+def test_a_latin1_file_is_refused_naming_it_before_anything_starts(tmp_path, capsys):
+    rows = kaggle_rows(5)
+    rows[2]["track_name"] = "Café Olé"
+    path = tmp_path / "latin1.csv"
+    pd.DataFrame(rows, columns=KAGGLE_HEADER).to_csv(path, index=False, encoding="latin-1")
+    db = tmp_path / "w.duckdb"
+    assert main(["import-csv", str(path), "--db", str(db)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and str(path) in error and "not UTF-8" in error
     assert not db.exists()

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from songmix.sources.csv_import import (
+    CsvReadError,
     CsvSchemaError,
     match_columns,
     read_csv_header,
@@ -119,3 +120,62 @@ def test_spotify_uris_are_reduced_to_ids(tmp_path):
     path = tmp_path / "uris.csv"
     pd.DataFrame(rows, columns=KAGGLE_HEADER).to_csv(path, index=False)
     assert read_spotify_csv(path).tracks["track_id"].iloc[0] == kaggle_rows(3)[0]["track_id"]
+
+
+def test_a_clean_file_gives_an_empty_but_typed_rejected_frame(tmp_path):
+    path = tmp_path / "clean.csv"
+    pd.DataFrame(kaggle_rows(12), columns=KAGGLE_HEADER).to_csv(path, index=False)
+    rejected = read_spotify_csv(path).rejected
+    assert rejected.empty and list(rejected.columns) == ["line_number", "track_id", "reason", "row"]
+    assert rejected["reason"].str.split("; ").str[0].value_counts().to_dict() == {}
+
+
+ODD_OPTIONAL_VALUES = {  # row index -> (column, value written, words of the reason)
+    1: ("duration_ms", "inf", "duration_ms 'inf' is not a number"),
+    2: ("duration_ms", "-5", "duration_ms -5 is outside 1..86400000"),
+    3: ("duration_ms", "1e30", "duration_ms 1e+30 is outside 1..86400000"),
+    4: ("duration_ms", "1500.5", "duration_ms 1500.5 is not a whole number"),
+    5: ("year", "1e30", "year 1e+30 is outside 1900.."),
+    6: ("year", "-1", "year -1 is outside 1900.."),
+    7: ("year", "nan", "year 'nan' is not a number"),
+    8: ("year", "soon", "year 'soon' is not a number"),
+    9: ("danceability", "inf", "danceability 'inf' is not a number"),
+}
+
+
+def test_optional_numbers_out_of_any_plausible_range_reject_their_row(tmp_path):
+    rows = [dict(row, year="2020") for row in kaggle_rows(14)]
+    for index, (column, value, _) in ODD_OPTIONAL_VALUES.items():
+        rows[index][column] = value
+    rows[10]["year"] = rows[11]["duration_ms"] = ""  # unknown is fine
+    path = tmp_path / "odd.csv"
+    pd.DataFrame(rows, columns=[*KAGGLE_HEADER, "year"]).to_csv(path, index=False)
+    dataset = read_spotify_csv(path)
+    reasons = dict(zip(dataset.rejected["line_number"], dataset.rejected["reason"]))
+    assert set(reasons) == {index + 2 for index in ODD_OPTIONAL_VALUES}
+    for index, (_, _, words) in ODD_OPTIONAL_VALUES.items():
+        assert reasons[index + 2].startswith(words)
+    tracks = dataset.tracks
+    assert len(tracks) == 14 - len(ODD_OPTIONAL_VALUES)
+    assert pd.isna(tracks["year"].iloc[1]) and pd.isna(tracks["duration_ms"].iloc[2])
+    assert tracks["year"].iloc[0] == 2020 and tracks["duration_ms"].iloc[0] == 180000
+
+
+def test_a_file_that_is_not_utf8_is_refused_in_one_line_naming_it(tmp_path):
+    rows = kaggle_rows(5)
+    rows[3]["track_name"] = "Café Olé"
+    path = tmp_path / "latin1.csv"
+    pd.DataFrame(rows, columns=KAGGLE_HEADER).to_csv(path, index=False, encoding="latin-1")
+    for read in (read_csv_header, read_spotify_csv):  # the header alone is ASCII: all is read
+        with pytest.raises(CsvReadError, match="not UTF-8") as refused:
+            read(path)
+        assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("content", "words"), [(b"", "is empty"), (b'a,"b\n1,2,3,4\n', "cannot be read as CSV")])
+def test_an_empty_or_broken_file_is_refused_naming_it(tmp_path, content, words):
+    path = tmp_path / "broken.csv"
+    path.write_bytes(content)
+    with pytest.raises(CsvReadError, match=words) as refused:
+        read_spotify_csv(path)
+    assert str(path) in str(refused.value)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import duckdb
 import pandas as pd
 import pytest
@@ -132,3 +135,68 @@ def test_migrations_007_and_008_keep_every_assignment_and_vector_of_an_older_fil
         assert connection.execute("select count(*) from track_clusters").fetchone() == (0,)
         assert connection.execute("select comment from duckdb_columns() where table_name = 'gmm_memberships' "
                                   "and column_name = 'probabilities'").fetchone()[0].startswith("Membership")
+
+FULL_DISK = """
+import os, resource, signal, sys
+import pandas as pd
+from songmix.warehouse.connection import WarehouseError
+from songmix.warehouse.store import Warehouse
+
+warehouse = Warehouse(sys.argv[1])
+# No file may grow past its size plus a little: a write beyond fails (EFBIG), as on a full disk.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = os.path.getsize(sys.argv[1]) + 256 * 1024
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+ids = [f"track-{i:07d}" for i in range(200_000)]
+try:
+    with warehouse.recording_run("r1", source="demo", parameters={}, flow_run_id=None):
+        warehouse.write({"tracks": pd.DataFrame({"track_id": ids, "name": "a song title " * 4,
+                                                 "artists": "someone", "run_id": "r1"})})
+except WarehouseError as error:
+    print(error)
+"""
+
+
+def test_a_full_disk_ends_the_run_in_one_line_and_the_run_is_not_left_running(tmp_path):
+    path = tmp_path / "w.duckdb"
+    Warehouse(path)
+    finished = subprocess.run([sys.executable, "-c", FULL_DISK, str(path)], capture_output=True,
+                              text=True, timeout=120)
+    assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
+    assert finished.stdout.startswith("could not write") and finished.stdout.count("\n") == 1
+    warehouse = Warehouse(path)  # still a sound file, holding nothing of the failed step
+    warehouse.start_run("r2", source="demo", parameters={}, code_version="test", flow_run_id=None)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        assert connection.execute("select status from runs where run_id = 'r1'").fetchall() == [("failed",)]
+        assert connection.execute("select count(*) from tracks").fetchall() == [(0,)]
+
+
+NO_WRITE_AT_ALL = """
+import sys
+from songmix.warehouse.connection import WarehouseError
+from songmix.warehouse.store import Warehouse
+
+warehouse = Warehouse(sys.argv[1])
+full = WarehouseError("could not write the warehouse (No space left on device)")
+try:
+    with warehouse.recording_run("r1", source="demo", parameters={}, flow_run_id=None):
+        def no_space(*args, **kwargs):
+            raise full
+        warehouse.finish_run = no_space  # from here on the disk takes nothing, not even the status
+        raise full
+except WarehouseError as error:
+    print(error)
+"""
+
+
+def test_a_run_that_cannot_even_be_marked_failed_says_so_and_the_next_run_marks_it(tmp_path):
+    path = tmp_path / "w.duckdb"
+    Warehouse(path)
+    finished = subprocess.run([sys.executable, "-c", NO_WRITE_AT_ALL, str(path)], capture_output=True,
+                              text=True, timeout=120)
+    assert finished.returncode == 0 and finished.stdout.count("\n") == 1, finished.stderr
+    assert "could not be marked failed either, so the next run marks it failed" in finished.stdout
+    Warehouse(path).start_run("r2", source="demo", parameters={}, code_version="test", flow_run_id=None)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        [(status, error)] = connection.execute("select status, error from runs where run_id = 'r1'").fetchall()
+    assert status == "failed" and error.startswith("interrupted")
