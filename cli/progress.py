@@ -31,4 +31,5 @@ class TerminalProgress:
 
     def stage_finished(self, stage: str, summary: str) -> None:
         self._bars.remove_task(self._task_ids.pop(stage))
-        self._console.print(f"[green]✓[/] {stage}: {summary}", highlight=False)
+        # soft_wrap: one line however long, in a pipe or a log file too (a terminal wraps it)
+        self._console.print(f"[green]✓[/] {stage}: {summary}", highlight=False, soft_wrap=True)

@@ -46,3 +46,13 @@ def test_the_terminal_bar_follows_a_growing_total():
         pages.advance(5)
         (task,) = terminal._bars.tasks
         assert (task.completed, task.total) == (5, 5)
+
+
+def test_a_finished_stage_is_one_line_however_long_outside_a_terminal():
+    """A pipe or a log file gets no hard wrap at 80 columns ("ARI \\n0.765")."""
+    written = io.StringIO()
+    terminal = TerminalProgress(Console(file=written, width=80))
+    summary = "Aubio's clustering agrees with Spotify's more than chance: ARI 0.765 (95% interval 0.6–0.9)"
+    with terminal, listening(terminal):
+        stage("comparison", 1).finish(summary)
+    assert [line for line in written.getvalue().splitlines() if line.strip()] == [f"✓ comparison: {summary}"]
