@@ -84,38 +84,26 @@ def test_a_long_file_is_read_only_up_to_the_cap(tmp_path, monkeypatch):
     assert requested == [12000]
 
 
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        (b"", "empty_file"),
-        (b"<html><body>404 Not Found</body></html>\n" * 20, "not_audio"),
-        (b"just some text, not audio at all\n" * 50, "not_audio"),
-    ],
-)
-def test_non_audio_files_raise_with_a_reason(tmp_path, content, reason):
+@pytest.mark.parametrize(("content", "reason", "described"), [
+    (b"", "empty_file", "zero bytes long"),
+    (b"<html><body>404 Not Found</body></html>\n" * 20, "not_audio", "starts with markup"),
+    (b"just some text, not audio at all\n" * 50, "not_audio", "starts with text"),
+    (b"root:x:0:0:root:/root:/bin/bash\n" * 40, "not_audio", "starts with text"),
+    (b"<!doctype html><title>secret-token-123</title>" * 20, "not_audio", "starts with markup"),
+    (b"PK\x03\x04\x00secret\x00" * 40, "not_audio", "starts with binary data"),
+])
+def test_non_audio_files_raise_with_a_reason_that_describes_them_never_quotes(tmp_path, content, reason,
+                                                                              described):
+    """Error texts are stored (item_failures) and shown: no one's file content goes in them."""
     path = tmp_path / "preview.mp3"
     path.write_bytes(content)
 
     with pytest.raises(AudioDecodeError) as raised:
         load_mono(path)
 
-    assert raised.value.reason == reason
+    assert raised.value.reason == reason and described in raised.value.detail
     assert isinstance(raised.value, ValueError)
-
-
-@pytest.mark.parametrize(("content", "described"), [
-    (b"root:x:0:0:root:/root:/bin/bash\n" * 40, "starts with text"),
-    (b"<!doctype html><title>secret-token-123</title>" * 20, "starts with markup"),
-    (b"PK\x03\x04\x00secret\x00" * 40, "starts with binary data"),
-])
-def test_a_non_audio_file_is_described_never_quoted(tmp_path, content, described):
-    """Error texts are stored (item_failures) and shown: no one's file content goes in them."""
-    path = tmp_path / "song.mp3"
-    path.write_bytes(content)
-    with pytest.raises(AudioDecodeError) as raised:
-        load_mono(path)
-    assert raised.value.reason == "not_audio" and described in raised.value.detail
-    assert not any(word in str(raised.value) for word in ("x:0:0", "secret", "PK", "doctype"))
+    assert not any(word in str(raised.value) for word in ("404", "just some", "x:0:0", "secret", "PK"))
 
 
 def test_missing_file_raises(tmp_path):

@@ -157,18 +157,28 @@ except WarehouseError as error:
 """
 
 
+def _ended_by(script: str, path) -> tuple[str, str, str | None, int]:
+    """Run ``script`` on the warehouse ``path`` in a process of its own, which must end cleanly
+    printing one line; then start the next run. Returns that line, run r1's status and error
+    after it, and the tracks stored."""
+    finished = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                              text=True, timeout=120)
+    assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
+    assert finished.stdout.count("\n") == 1
+    warehouse = Warehouse(path)  # still a sound file
+    warehouse.start_run("r2", source="demo", parameters={}, code_version="test", flow_run_id=None)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        [(status, error)] = connection.execute("select status, error from runs where run_id = 'r1'").fetchall()
+        [(n_tracks,)] = connection.execute("select count(*) from tracks").fetchall()
+    return finished.stdout, status, error, n_tracks
+
+
 def test_a_full_disk_ends_the_run_in_one_line_and_the_run_is_not_left_running(tmp_path):
     path = tmp_path / "w.duckdb"
     Warehouse(path)
-    finished = subprocess.run([sys.executable, "-c", FULL_DISK, str(path)], capture_output=True,
-                              text=True, timeout=120)
-    assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
-    assert finished.stdout.startswith("could not write") and finished.stdout.count("\n") == 1
-    warehouse = Warehouse(path)  # still a sound file, holding nothing of the failed step
-    warehouse.start_run("r2", source="demo", parameters={}, code_version="test", flow_run_id=None)
-    with duckdb.connect(str(path), read_only=True) as connection:
-        assert connection.execute("select status from runs where run_id = 'r1'").fetchall() == [("failed",)]
-        assert connection.execute("select count(*) from tracks").fetchall() == [(0,)]
+    printed, status, _, n_tracks = _ended_by(FULL_DISK, path)
+    assert printed.startswith("could not write") and status == "failed"
+    assert n_tracks == 0  # nothing of the failed step
 
 
 NO_WRITE_AT_ALL = """
@@ -192,11 +202,6 @@ except WarehouseError as error:
 def test_a_run_that_cannot_even_be_marked_failed_says_so_and_the_next_run_marks_it(tmp_path):
     path = tmp_path / "w.duckdb"
     Warehouse(path)
-    finished = subprocess.run([sys.executable, "-c", NO_WRITE_AT_ALL, str(path)], capture_output=True,
-                              text=True, timeout=120)
-    assert finished.returncode == 0 and finished.stdout.count("\n") == 1, finished.stderr
-    assert "could not be marked failed either, so the next run marks it failed" in finished.stdout
-    Warehouse(path).start_run("r2", source="demo", parameters={}, code_version="test", flow_run_id=None)
-    with duckdb.connect(str(path), read_only=True) as connection:
-        [(status, error)] = connection.execute("select status, error from runs where run_id = 'r1'").fetchall()
+    printed, status, error, _ = _ended_by(NO_WRITE_AT_ALL, path)
+    assert "could not be marked failed either, so the next run marks it failed" in printed
     assert status == "failed" and error.startswith("interrupted")
