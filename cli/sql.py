@@ -97,9 +97,12 @@ def write_table(columns: list[str], types: list[str], rows: list[tuple]) -> None
 
 
 def write_markdown(columns: list[str], types: list[str], rows: list[tuple]) -> None:
-    """A GitHub-style pipe table (``|`` in values escaped)."""
+    """A GitHub-style pipe table of literal text (as the report's tables: no tag, link or
+    image from a value)."""
+    from songmix.analysis.report import markdown_text
+
     def line(values: list[str]) -> str:
-        return "| " + " | ".join(value.replace("|", "\\|") for value in values) + " |"
+        return "| " + " | ".join(map(markdown_text, values)) + " |"
 
     lines = [line([_readable(column) for column in columns]),
              "|" + "|".join("---:" if _is_numeric(t) else "---" for t in types) + "|"]

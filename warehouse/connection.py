@@ -186,21 +186,14 @@ def _applied_versions(connection: duckdb.DuckDBPyConnection) -> set[int]:
     return {version for (version,) in connection.execute("SELECT version FROM schema_version").fetchall()}
 
 
-def refuse_newer_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """The file's schema version; raises when a newer songmix wrote it.
-
-    Raises
-    ------
-    WarehouseError
-        The file's schema version is unknown to this code.
-    """
+def _refuse_newer_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Raise WarehouseError when a newer songmix wrote the file (its schema version is unknown)."""
     version = max(_applied_versions(connection), default=0)
     if version > schema_version_of_code():
         raise WarehouseError(
             f"{path} has schema version {version}, but this songmix only knows up to "
             f"{schema_version_of_code()}; upgrade songmix (pip install -U songmix) to open it"
         )
-    return version
 
 
 @contextlib.contextmanager
@@ -219,7 +212,7 @@ def reading(
     validate_path(path, for_writing=False)
     with connect(path, read_only=True, lock_timeout_s=lock_timeout_s,
                  writable_folder=writable_folder) as connection:
-        refuse_newer_schema(connection, path)
+        _refuse_newer_schema(connection, path)
         yield connection
 
 
@@ -237,7 +230,7 @@ def migrate(connection: duckdb.DuckDBPyConnection, path: Path) -> int:
     WarehouseError
         The file was written by a newer songmix (its schema version is unknown here).
     """
-    refuse_newer_schema(connection, path)
+    _refuse_newer_schema(connection, path)
     applied = _applied_versions(connection)
     if not applied:
         connection.execute(
