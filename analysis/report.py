@@ -62,8 +62,9 @@ REPORT_TABLES = (
 )
 
 _NOTHING = "Nothing stored for this run."
-#: Characters Markdown reads as syntax: emphasis, code, links and images, headings, tables.
-_MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+#: Characters of Markdown syntax that could turn text into a link, an image or code, or end a
+#: table cell (emphasis is left alone: it cannot fetch or hide anything).
+_MARKDOWN_SYNTAX = re.compile(r"([\\`\[\]|])")
 
 #: Folder beside the Markdown file that holds its plots.
 REPORT_PLOTS = "report-plots"
@@ -263,8 +264,9 @@ def _interval(low, high) -> str:
 
 def markdown_text(value) -> str:
     """``value`` as literal Markdown text: HTML made inert (``&lt;img ...&gt;``), line breaks
-    flattened and every character of Markdown syntax escaped, so that text from the data (a
-    track name, an error, a data set's name) cannot add a tag, a link or a remote image."""
+    flattened and the characters of links, images, code and cells escaped, so that text from
+    the data (a track name, an error, a data set's name) cannot add a tag, a link or a remote
+    image."""
     text = html.escape(str(value), quote=False)
     return _MARKDOWN_SYNTAX.sub(r"\\\1", " ".join(text.splitlines()))
 
