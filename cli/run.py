@@ -1,4 +1,4 @@
-"""``songmix run``: the whole pipeline, the built-in demo by default."""
+"""``songmix run``: the pipeline on any source, the built-in demo by default."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from songmix.cli.options import add_db_argument, db_path
 
 NAME = "run"
-HELP = "run the whole pipeline (the built-in demo catalog by default)"
+HELP = "run the pipeline on a source (the built-in demo catalog by default)"
 
 
 def _k_range(text: str) -> list[int]:
@@ -26,60 +26,67 @@ def _k_range(text: str) -> list[int]:
     return ks
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", choices=("demo", "spotify"), default="demo",
-                        help="demo: built-in catalog served on loopback (default); spotify: the "
-                        "Spotify Web API with SPOTIPY_CLIENT_ID / SPOTIPY_CLIENT_SECRET")
-    parser.add_argument("--year", type=int, default=2020, help="release year to search (default 2020)")
-    parser.add_argument("--playlist", default=None, metavar="ID_OR_URL",
-                        help="with --source spotify: take this playlist's tracks instead of the year search")
-    parser.add_argument("--tracks", type=int, default=1000, help="number of tracks (default 1000)")
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The clustering options every way of starting a run shares."""
+    from songmix.flows.pipeline import DEFAULT_KS
+
     parser.add_argument("--k", type=int, default=None,
                         help="number of clusters to use (default: the k with the lowest BIC)")
-    parser.add_argument("--ks", type=_k_range, default=list(range(2, 11)),
+    parser.add_argument("--ks", type=_k_range, default=DEFAULT_KS,
                         help="k to fit for the BIC curve, e.g. 2-10 (default) or 2,4,8")
     parser.add_argument("--seeds", type=int, default=10, help="EM seeds per k (default 10)")
-    parser.add_argument("--demo-groups", type=int, default=6,
-                        help="genre-like groups in the demo catalog (default 6)")
+    parser.add_argument("--no-fit", action="store_true", help="only store the data; do not cluster it")
     add_db_argument(parser)
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="audio cache (default $SONGMIX_DATA_DIR or ~/.cache/songmix)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for plots (default $SONGMIX_OUT_DIR or ./songmix-out)")
     parser.add_argument("--quiet", action="store_true", help="no progress display (scheduled use)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", default="demo", metavar="SOURCE",
+                        help="demo: built-in catalog served on loopback (default); spotify: the "
+                        "Spotify Web API with SPOTIPY_CLIENT_ID / SPOTIPY_CLIENT_SECRET; csv:FILE: "
+                        "a Spotify-schema data set; dir:PATH: your own audio files; run:ID or "
+                        "run:latest: an earlier run's tracks, re-clustered from the warehouse")
     parser.add_argument("--audio-dir", type=Path, default=None, metavar="DIR",
-                        help="cluster your own MP3/WAV/FLAC/OGG files under DIR by their Aubio "
-                        "features instead (no Spotify side; compared with DIR/truth.csv if present)")
+                        help="short for --source dir:DIR (compared with DIR/truth.csv if present)")
+    parser.add_argument("--year", type=int, default=2020, help="release year to search (default 2020)")
+    parser.add_argument("--playlist", default=None, metavar="ID_OR_URL",
+                        help="with --source spotify: take this playlist's tracks instead of the year search")
+    parser.add_argument("--tracks", type=int, default=1000,
+                        help="number of tracks of demo or spotify (default 1000)")
+    parser.add_argument("--name", default=None,
+                        help="with csv:FILE, the data set's name; the run's source is csv:NAME "
+                        "(default: the file name)")
+    parser.add_argument("--demo-groups", type=int, default=6,
+                        help="genre-like groups in the demo catalog (default 6)")
+    add_fit_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.audio_dir is not None:
-        from songmix.cli.audio_dir import run_audio_dir
+    source = f"dir:{args.audio_dir}" if args.audio_dir is not None else args.source
+    return run_pipeline(args, source=source, n_tracks=args.tracks, year=args.year,
+                        playlist=args.playlist, dataset=args.name, demo_groups=args.demo_groups)
 
-        return run_audio_dir(args)
-    from rich.console import Console
 
-    from songmix.cli.progress import TerminalProgress
-    from songmix.flows.pipeline import pipeline, validate_parameters
-    from songmix.flows.progress import listening
+def run_pipeline(args: argparse.Namespace, *, source: str, **source_options) -> int:
+    """Check, then run the pipeline in this process with the progress shown on stderr;
+    prints the run's summary."""
+    from songmix.cli.progress import showing_progress
+    from songmix.flows.pipeline import pipeline, source_of, validate_parameters
     from songmix.flows.settings import local_run_settings
     from songmix.warehouse.connection import validate_path
 
-    validate_parameters(n_tracks=args.tracks, k=args.k, ks=args.ks, n_seeds=args.seeds,
-                        demo_groups=args.demo_groups)
-    database = db_path(args)
-    validate_path(database, for_writing=True)
-    parameters = dict(source=args.source, year=args.year, n_tracks=args.tracks,
-                      playlist=args.playlist, k=args.k, ks=args.ks, n_seeds=args.seeds,
-                      demo_groups=args.demo_groups, db_path=database, data_dir=args.data_dir,
+    parameters = dict(source=source, **source_options, fit=not args.no_fit, k=args.k, ks=args.ks,
+                      n_seeds=args.seeds, db_path=db_path(args), data_dir=args.data_dir,
                       out_dir=args.out)
-    if args.quiet:
-        with local_run_settings():
-            summary = pipeline(**parameters)
-    else:
-        console = Console(stderr=True)
-        console.print(f"songmix: {args.source} source, {args.tracks} tracks → {database}")
-        with TerminalProgress(console) as progress, listening(progress), local_run_settings():
-            summary = pipeline(**parameters)
+    # Checked here, before Prefect starts (seconds): bad input fails at once.
+    validate_parameters(source_of(parameters), k=args.k, ks=args.ks, n_seeds=args.seeds)
+    validate_path(parameters["db_path"], for_writing=True)
+    with showing_progress(quiet=args.quiet, title=f"songmix: {source} → {parameters['db_path']}"), \
+            local_run_settings():
+        summary = pipeline(**parameters)
     print(summary.as_text())
     return 0

@@ -7,7 +7,7 @@ and which vanished since last time, stored in ``run_drift`` and shown on the run
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from pathlib import Path
 
 import pandas as pd
 from prefect import flow
@@ -19,15 +19,18 @@ from songmix.warehouse.drift_reads import (
     previous_completed_run,
     run_parameters,
 )
+from songmix.warehouse.records import utc_now
 from songmix.warehouse.store import Warehouse
 
 #: Changed tracks listed on the run's page (all of them are stored).
 CHANGED_TRACKS_SHOWN = 50
 
 
-@flow(name="measure-drift")
-def drift(warehouse: Warehouse, run_id: str, *, source: str) -> list[Drift]:
-    """Compare each feature set's chosen clustering with the previous completed run's."""
+@flow(name="measure-drift", flow_run_name="measure-drift")
+def drift(run_id: str, db_path: Path, *, source: str) -> list[str]:
+    """Compare each feature set's chosen clustering with the previous completed run's;
+    returns one headline per feature set compared."""
+    warehouse = Warehouse(db_path)
     previous_run_id = previous_completed_run(warehouse, run_id, source=source)
     current = chosen_assignments(warehouse, run_id)
     progress = stage("drift", current["feature_set"].nunique() if previous_run_id else 0)
@@ -53,7 +56,7 @@ def drift(warehouse: Warehouse, run_id: str, *, source: str) -> list[Drift]:
                   description=f"Tracks whose cluster changed (first {CHANGED_TRACKS_SHOWN} per "
                   "feature set; all are in run_drift.changed_tracks)")
     progress.finish(f"since {previous_run_id}: " + "; ".join(d.headline() for d in drifts))
-    return drifts
+    return [d.headline() for d in drifts]
 
 
 def parameter_changes(previous: dict, current: dict) -> dict[str, list]:
@@ -76,7 +79,7 @@ def drift_rows(
     run_id: str, previous_run_id: str, drifts: list[Drift], changes: dict[str, list]
 ) -> pd.DataFrame:
     """``run_drift`` rows, one per feature set."""
-    computed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    computed_at = utc_now()
     return pd.DataFrame([{
         "run_id": run_id, "feature_set": d.feature_set, "previous_run_id": previous_run_id,
         "previous_k": d.previous_k, "k": d.k, "n_common": d.n_common, "ari": d.ari,

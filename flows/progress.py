@@ -58,6 +58,7 @@ class StageProgress:
 
     def __init__(self, name: str, total: int) -> None:
         self.name, self.total, self.done = name, total, 0
+        self.summary = ""
         self._artifact_id: UUID | None = None
         if FlowRunContext.get() is not None and total > 0:
             self._artifact_id = create_progress_artifact(
@@ -77,6 +78,7 @@ class StageProgress:
             listener.stage_advanced(self.name, self.done, self.total)
 
     def finish(self, summary: str) -> None:
+        self.summary = summary
         try:
             logger = get_run_logger()
         except MissingContextError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 from importlib.metadata import version
 from pathlib import Path
 
@@ -23,16 +24,28 @@ from songmix.analysis.plots import (
     plot_information_criteria,
 )
 from songmix.analysis.report import SCATTER_FEATURES
-from songmix.audio.accuracy import extractor_accuracy
+from songmix.audio.accuracy import key_weighted_score, tempo_accuracy
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES
-from songmix.em import fit_gmm, full_covariances, predict
+from songmix.em import fit_gmm, predict
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
-from songmix.tasks.modeling import MixtureFits
 
 
+#: Most points a cluster scatter draws.
+MAX_SCATTER_POINTS = 20_000
 #: The seed notebook's model: two components on these two Spotify features.
 NOTEBOOK_FEATURES = ("acousticness", "energy")
 NOTEBOOK_K = 2
+
+
+class Clustering(Protocol):
+    """A feature set's chosen clustering, as the figures draw it
+    (:class:`songmix.warehouse.store.StoredClustering` is one)."""
+
+    chosen_k: int
+    labels: np.ndarray  # (n_tracks,)
+    feature_names: tuple[str, ...]
+    means: np.ndarray  # (k, d), the features' units
+    covariances: np.ndarray  # (k, d, d), the features' units
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,8 @@ def describe_clusters(
         name_b=agreement.right_set)
 
 
-@task(name="fit-notebook-model", cache_policy=INPUTS + TASK_SOURCE)
+@task(name="fit-notebook-model", task_run_name="fit-notebook-model",
+      cache_policy=INPUTS + TASK_SOURCE)
 def fit_notebook_model(spotify: pd.DataFrame, *, n_seeds: int, random_state: int) -> np.ndarray:
     """Labels of the seed notebook's model: k=2 EM on acousticness and energy only.
 
@@ -95,7 +109,8 @@ def fit_notebook_model(spotify: pd.DataFrame, *, n_seeds: int, random_state: int
     return predict(model, matrix)
 
 
-@task(name="measure-agreement-across-k", cache_policy=INPUTS + TASK_SOURCE)
+@task(name="measure-agreement-across-k", task_run_name="measure-agreement-across-k",
+      cache_policy=INPUTS + TASK_SOURCE)
 def measure_agreement_across_k(
     spotify_labels: dict[int, np.ndarray], aubio_labels: dict[int, np.ndarray],
     truth: np.ndarray | None, *, n_resamples: int,
@@ -114,7 +129,8 @@ class FeatureMeasures:
     direct: DirectAgreement
 
 
-@task(name="measure-feature-agreement", cache_policy=INPUTS + TASK_SOURCE)
+@task(name="measure-feature-agreement", task_run_name="measure-feature-agreement",
+      cache_policy=INPUTS + TASK_SOURCE)
 def measure_feature_agreement(spotify: pd.DataFrame, aubio: pd.DataFrame) -> FeatureMeasures:
     """Cross-validated R² of each Spotify feature from Aubio's, and direct agreement of the
     features both measure (tempo, key, mode, loudness)."""
@@ -124,17 +140,22 @@ def measure_feature_agreement(spotify: pd.DataFrame, aubio: pd.DataFrame) -> Fea
     )
 
 
-@task(name="measure-extractor-accuracy", cache_policy=INPUTS + TASK_SOURCE)
-def measure_extractor_accuracy(
-    aubio: pd.DataFrame, truth: pd.DataFrame, plain_aubio: pd.Series | None = None
-) -> dict[str, float]:
-    """Tempo Acc1/Acc2 and key score of the extractor against ground truth
-    (``songmix.audio.accuracy.extractor_accuracy``)."""
-    return extractor_accuracy(aubio, truth, plain_aubio)
+@task(name="measure-extractor-accuracy", task_run_name="measure-extractor-accuracy",
+      cache_policy=INPUTS + TASK_SOURCE)
+def measure_extractor_accuracy(aubio: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """Tempo Acc1/Acc2 and mean key weighted score of the extractor against ground truth."""
+    common = aubio.index.intersection(truth.index)
+    estimated, reference = aubio.loc[common], truth.loc[common]
+    tempo = tempo_accuracy(estimated["tempo"].to_numpy(), reference["tempo"].to_numpy())
+    key_score = key_weighted_score(
+        estimated["key"].to_numpy().astype(int), estimated["mode"].to_numpy().astype(int),
+        reference["key"].to_numpy().astype(int), reference["mode"].to_numpy().astype(int))
+    return {"tempo_acc1": tempo.acc1, "tempo_acc2": tempo.acc2, "key_weighted_score": key_score,
+            "n_tracks": len(common)}
 
 
 def figure_inputs(
-    fits: dict[str, MixtureFits],
+    clusterings: dict[str, Clustering],
     features: dict[str, pd.DataFrame],
     spotify_vs_aubio: Agreement | None,
     fit_curves: pd.DataFrame,
@@ -142,21 +163,22 @@ def figure_inputs(
     across_k: pd.DataFrame | None,
 ) -> dict[str, tuple[str, dict]]:
     """What each of the run's figures draws, by figure name: ``(plot function, arguments)``,
-    the arguments plain values (arrays, frames, strings, numbers)."""
+    the arguments plain values (arrays, frames, strings, numbers). ``features`` holds each
+    clustering's features in its tracks' order; a scatter draws at most
+    :data:`MAX_SCATTER_POINTS` of them, a seeded sample."""
     figures: dict[str, tuple[str, dict]] = {}
-    for feature_set, fit in fits.items():
-        model = fit.models[fit.chosen_k]
+    for feature_set, clustering in clusterings.items():
         x_feature, y_feature = SCATTER_FEATURES[feature_set]
-        scale = fit.scaler.scale
+        drawn = _scatter_sample(len(clustering.labels))
         figures[f"{feature_set}_clusters"] = ("plot_cluster_scatter", {
-            "features": features[feature_set].to_numpy(dtype=float), "labels": fit.labels(),
-            "means": fit.scaler.inverse_transform(model.means),
-            "covariances": full_covariances(model) * np.outer(scale, scale),
-            "feature_names": list(fit.scaler.feature_names), "x_feature": x_feature,
-            "y_feature": y_feature, "title": f"{feature_set.capitalize()} features, k={fit.chosen_k} mixture"})
+            "features": features[feature_set][list(clustering.feature_names)].to_numpy(dtype=float)[drawn],
+            "labels": clustering.labels[drawn], "means": clustering.means,
+            "covariances": clustering.covariances, "feature_names": list(clustering.feature_names),
+            "x_feature": x_feature, "y_feature": y_feature,
+            "title": f"{feature_set.capitalize()} features, k={clustering.chosen_k} mixture"})
     if not fit_curves.empty:
         figures["information_criteria"] = ("plot_information_criteria", {
-            "fits": fit_curves, "chosen_k": {name: fit.chosen_k for name, fit in fits.items()}})
+            "fits": fit_curves, "chosen_k": {name: c.chosen_k for name, c in clusterings.items()}})
     if spotify_vs_aubio is not None:
         figures["contingency"] = ("plot_contingency_heatmap", {
             "contingency": spotify_vs_aubio.clusters.matched_contingency,
@@ -166,6 +188,14 @@ def figure_inputs(
     if across_k is not None and not across_k.empty:
         figures["agreement_vs_k"] = ("plot_agreement_vs_k", {"across_k": across_k})
     return figures
+
+
+def _scatter_sample(n_points: int) -> np.ndarray:
+    """Positions of the points a scatter draws: all, or a seeded sample of
+    :data:`MAX_SCATTER_POINTS` in their order (beyond that a scatter is a blot)."""
+    if n_points <= MAX_SCATTER_POINTS:
+        return np.arange(n_points)
+    return np.sort(np.random.default_rng(0).choice(n_points, MAX_SCATTER_POINTS, replace=False))
 
 
 _PLOTTERS = {plotter.__name__: plotter for plotter in (
@@ -205,14 +235,15 @@ def _figures_key(context, parameters: dict) -> str:
 # Cached on what the figures draw, compared by content: pickling the results they come from
 # (the INPUTS policy) gives different bytes for a fit computed now and the same fit read back
 # from the cache, so a rerun would draw everything again.
-@task(name="render-plots", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_figures_key))
+@task(name="render-plots", task_run_name="render-plots",
+      cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_figures_key))
 def render_plots(figures: dict[str, tuple[str, dict]]) -> dict[str, bytes]:
     """PNG bytes of each figure of :func:`figure_inputs`, by name. A rerun on the same results
     takes them from the cache: drawing is most of a warm run's comparison stage."""
     return {name: _PLOTTERS[plotter](**arguments) for name, (plotter, arguments) in figures.items()}
 
 
-@task(name="save-plots")
+@task(name="save-plots", task_run_name="save-plots")
 def save_plots(figures: dict[str, bytes], out_dir: Path) -> dict[str, Path]:
     """Write each figure to ``out_dir/<name>.png``; returns the files by name."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,6 @@ class MixtureFits:
     models : dict[int, GaussianMixtureModel]
         Best model per k that could be fitted; each carries the scaler that standardized
         its input and applies it to raw features.
-    probabilities : dict[int, ndarray of shape (n_samples, k)]
-        Membership probabilities of the fitted samples under each k's model.
     stability : dict[int, ndarray of shape (n_seeds,)]
         ARI of each seed's clustering with the best seed's (NaN for failed seeds).
     chosen_k : int
@@ -35,7 +33,6 @@ class MixtureFits:
     feature_set: str
     selection: KSelection
     models: dict[int, GaussianMixtureModel]
-    probabilities: dict[int, np.ndarray]
     stability: dict[int, np.ndarray]
     chosen_k: int
 
@@ -43,16 +40,19 @@ class MixtureFits:
     def scaler(self) -> Scaler:
         return self.models[self.chosen_k].scaler
 
-    def labels(self, k: int | None = None) -> np.ndarray:
-        """Most probable component of every fitted sample under k's model (default chosen k)."""
-        return self.probabilities[self.chosen_k if k is None else k].argmax(axis=1)
+    def probabilities(self, features: np.ndarray) -> dict[int, np.ndarray]:
+        """Membership probabilities, ``(n_samples, k)`` per k, of the raw ``features``."""
+        return {k: predict_proba(model, features) for k, model in self.models.items()}
 
 
+# Keyed on a digest of the matrix, not the matrix (hashing a million rows per run costs more
+# than the digest); the result holds parameters only, never a row per sample.
 @task(name="fit-mixtures", task_run_name="fit-mixtures[{feature_set}]",
-      cache_policy=INPUTS + TASK_SOURCE)
+      cache_policy=(INPUTS - "features") + TASK_SOURCE)
 def fit_mixtures(
     feature_set: str,
     features: np.ndarray,
+    data_sha256: str,
     feature_names: list[str],
     ks: list[int],
     *,
@@ -61,7 +61,8 @@ def fit_mixtures(
     covariance_type: str,
     random_state: int,
 ) -> MixtureFits:
-    """Fit every k in ``ks`` over ``n_seeds`` EM seeds on standardized ``features``.
+    """Fit every k in ``ks`` over ``n_seeds`` EM seeds on standardized ``features``
+    (``data_sha256``: their digest, :func:`songmix.warehouse.records.data_sha256`).
 
     A k above the number of samples cannot be fitted and is left out.
 
@@ -72,11 +73,9 @@ def fit_mixtures(
         k failed...); the message says which and what to do.
     """
     usable_ks = [k for k in ks if k <= len(features)]
-    # Every core, as em's worker threads with BLAS held to one thread while they run: BLAS's own
-    # threads wait for cores taken by other work (benchmarks/em.py, section (e)).
     selection = select_k(features, usable_ks, criterion="bic", covariance_type=covariance_type,
                          n_init=n_seeds, random_state=random_state, standardize=True,
-                         feature_names=feature_names, n_jobs=-1)
+                         feature_names=feature_names)
     models = {k: model for k, model in zip(selection.ks, selection.models) if model is not None}
     chosen_k = fixed_k if fixed_k is not None else selection.chosen_k
     if chosen_k not in models:
@@ -86,7 +85,6 @@ def fit_mixtures(
         feature_set=feature_set,
         selection=selection,
         models=models,
-        probabilities={k: predict_proba(model, features, n_jobs=-1) for k, model in models.items()},
-        stability={k: seed_stability(model, features, n_jobs=-1) for k, model in models.items()},
+        stability={k: seed_stability(model, features) for k, model in models.items()},
         chosen_k=chosen_k,
     )

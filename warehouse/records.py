@@ -19,6 +19,10 @@ import pyarrow as pa
 from songmix.em import full_covariances
 from songmix.sources.schema import SPOTIFY_FEATURE_COLUMNS
 
+#: Columns of the ``tracks`` table a source may fill.
+TRACK_COLUMNS = ("track_id", "name", "artists", "album", "release_date", "year", "duration_ms",
+                 "isrc", "preview_url")
+
 
 def utc_now() -> datetime:
     """Now, as the naive UTC timestamp every warehouse TIMESTAMP column holds."""
@@ -37,22 +41,18 @@ def search_page_rows(run_id: str, pages: Iterable[Mapping]) -> pd.DataFrame:
     )
 
 
-def track_rows(run_id: str, tracks: Sequence[Mapping]) -> dict[str, pd.DataFrame]:
-    """``tracks`` and ``run_tracks`` rows from parsed track dicts, in search order."""
-    columns = ["track_id", "name", "artists", "album", "release_date", "year", "duration_ms",
-               "isrc", "preview_url"]
-    staged = pd.DataFrame([{c: t.get(c) for c in columns} for t in tracks], columns=columns)
-    staged["run_id"] = run_id
-    membership = pd.DataFrame(
-        {"run_id": run_id, "track_id": staged["track_id"], "position": np.arange(len(staged))}
-    )
+def track_rows(run_id: str, tracks: pd.DataFrame, *, first_position: int = 0) -> dict[str, pd.DataFrame]:
+    """``tracks`` and ``run_tracks`` rows of a run's tracks, in the run's order.
+
+    ``tracks`` holds some of :data:`TRACK_COLUMNS` (the others are stored as NULL);
+    ``first_position`` is the run position of its first row, for tracks listed in batches.
+    """
+    staged = tracks.reindex(columns=list(TRACK_COLUMNS)).reset_index(drop=True).assign(run_id=run_id)
+    # A column the source lacks is all missing: typed as nothing, it is stored as NULL.
+    staged = staged.astype({column: object for column in TRACK_COLUMNS if staged[column].isna().all()})
+    membership = pd.DataFrame({"run_id": run_id, "track_id": staged["track_id"],
+                               "position": np.arange(first_position, first_position + len(staged))})
     return {"tracks": staged, "run_tracks": membership}
-
-
-def truth_rows(run_id: str, truth: pd.DataFrame) -> pd.DataFrame:
-    """``demo_truth`` rows from the demo catalog's truth frame indexed by track_id."""
-    rows = truth.reset_index().rename(columns={"group": "group_id"})
-    return rows[["track_id", "group_id", "group_name", "tempo", "key", "mode"]].assign(run_id=run_id)
 
 
 def spotify_feature_rows(
@@ -89,11 +89,13 @@ def data_sha256(features: np.ndarray, track_ids: Sequence[str]) -> str:
 
 
 def mixture_rows(
-    run_id: str, fits, features: np.ndarray, track_ids: Sequence[str]
+    run_id: str, fits, probabilities: Mapping[int, np.ndarray], features: np.ndarray,
+    track_ids: Sequence[str],
 ) -> dict[str, pd.DataFrame]:
     """``gmm_fits``, ``gmm_models``, ``gmm_components``, ``gmm_assignments`` and
     ``seed_stability`` rows for every k of one feature set's :class:`MixtureFits`, and
-    ``gmm_memberships`` for its chosen k."""
+    ``gmm_memberships`` for its chosen k (``probabilities``: each k's membership
+    probabilities of ``features``, rows in ``track_ids`` order)."""
     sha = data_sha256(features, track_ids)
     n = len(track_ids)
     scaler = fits.scaler
@@ -127,14 +129,14 @@ def mixture_rows(
             "mean_original": means_original[component].tolist(),
             "covariance": covariances[component].ravel().tolist(),
         } for component in range(k)]
-        assignment_rows.append(assignment_table(key, track_ids, fits.probabilities[k]))
+        assignment_rows.append(assignment_table(key, track_ids, probabilities[k]))
     chosen_key = {"run_id": run_id, "feature_set": fits.feature_set, "k": fits.chosen_k}
     return {
         "gmm_fits": pd.DataFrame(fit_rows),
         "gmm_models": pd.DataFrame(model_rows),
         "gmm_components": pd.DataFrame(component_rows),
         "gmm_assignments": pa.concat_tables(assignment_rows),
-        "gmm_memberships": membership_table(chosen_key, track_ids, fits.probabilities[fits.chosen_k]),
+        "gmm_memberships": membership_table(chosen_key, track_ids, probabilities[fits.chosen_k]),
         "seed_stability": pd.DataFrame(stability_rows),
     }
 
