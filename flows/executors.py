@@ -1,7 +1,9 @@
-"""Where Aubio extraction chunks run: threads, worker processes, or a Dask cluster.
+"""Where extraction and download chunks run: threads, worker processes, or a Dask cluster.
 
 Extraction is CPU-bound Python and C; in threads it holds the GIL for much of each clip, so
-by default chunks go to a pool of worker processes. The choice is made at the edge:
+by default chunks go to a pool of worker processes. Downloads wait on the network, so they
+run in threads, unless a Dask cluster is chosen: then both go to its workers. The choice is
+made at the edge:
 
 ``SONGMIX_EXECUTOR``      ``processes`` (default), ``threads`` or ``dask``
 ``SONGMIX_WORKERS``       worker processes (or threads) for extraction (default 2)
@@ -26,6 +28,8 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTa
 EXECUTORS = ("processes", "threads", "dask")
 DEFAULT_EXECUTOR = "processes"
 DEFAULT_WORKERS = 2
+#: Downloads at once in this process (threads).
+DOWNLOAD_THREADS = 4
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -64,6 +68,15 @@ def extraction_task_runner(executor: str, *, max_workers: int) -> TaskRunner:
     if executor == "dask":
         return _dask_task_runner(max_workers)
     raise ValueError(f"executor must be one of {', '.join(EXECUTORS)} (got {executor!r})")
+
+
+def download_task_runner(executor: str) -> TaskRunner:
+    """A fresh task runner for download chunks: ``DOWNLOAD_THREADS`` threads, or the Dask
+    cluster when ``executor`` is ``dask`` (its workers then write into the audio cache, a
+    folder they must share with this process)."""
+    if executor == "dask":
+        return _dask_task_runner(DEFAULT_WORKERS)
+    return ThreadPoolTaskRunner(max_workers=DOWNLOAD_THREADS)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,12 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES, EXTRACTOR_VERSION, unfit_for_clustering
-from songmix.flows.executors import api_for_workers, configured_executor, extraction_task_runner
+from songmix.flows.executors import (
+    api_for_workers,
+    configured_executor,
+    download_task_runner,
+    extraction_task_runner,
+)
 from songmix.flows.progress import StageProgress, stage
 from songmix.sources.base import Source, TrackBatch
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
@@ -192,22 +197,29 @@ def collect_spotify_features(run_id: str, db_path: Path, source: Source) -> str:
     return progress.summary
 
 
-@flow(name="collect-audio", flow_run_name="collect-audio", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="collect-audio", flow_run_name="collect-audio")
 def collect_audio(run_id: str, db_path: Path, audio_dir: Path) -> str:
-    """Download previews of the run's tracks without a stored, still-present audio file."""
+    """Download previews of the run's tracks without a stored, still-present audio file
+    (threads, or the Dask cluster's workers: see :mod:`songmix.flows.executors`)."""
     warehouse = Warehouse(db_path)
     wanted, n_present = warehouse.tracks_lacking_audio(run_id)
+    executor, _ = configured_executor()
     progress = stage("downloads", len(wanted))
     chunks = _chunks(list(wanted.itertuples(index=False)), TRACKS_PER_DOWNLOAD_TASK)
-    futures = [
-        download_previews_with_fallback.submit(
-            [t.track_id for t in chunk], [t.preview_url for t in chunk], [t.isrc for t in chunk],
-            audio_dir, chunk=f"{i + 1}/{len(chunks)}")
-        for i, chunk in enumerate(chunks)
-    ]
+    results: list = []
+    if chunks:
+        with api_for_workers(), download_task_runner(executor) as runner:
+            futures = [
+                runner.submit(download_previews_with_fallback, {
+                    "track_ids": [t.track_id for t in chunk], "urls": [t.preview_url for t in chunk],
+                    "isrcs": [t.isrc for t in chunk], "cache_dir": audio_dir,
+                    "chunk": f"{i + 1}/{len(chunks)}"})
+                for i, chunk in enumerate(chunks)
+            ]
+            results = _results(futures, progress, [len(c) for c in chunks])
     recorded_at = records.utc_now()
     rows: list[dict] = []
-    for chunk, result in zip(chunks, _results(futures, progress, [len(c) for c in chunks])):
+    for chunk, result in zip(chunks, results, strict=True):
         if isinstance(result, BaseException):
             rows += [{"track_id": t.track_id, "status": "failed", "error": f"download failed: {result}",
                       "downloaded_at": recorded_at} for t in chunk]
