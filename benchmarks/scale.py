@@ -32,6 +32,7 @@ import string
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -123,24 +124,55 @@ def _data_set(n_rows: int, work_dir: Path) -> Path:
     return path
 
 
-def import_once(csv_path: Path, work_dir: Path) -> tuple[float, float, dict[str, int], str]:
-    """Wall seconds, peak RSS (GB) of the largest process, stage seconds and the output of
-    one ``songmix import-csv`` process on a fresh warehouse and Prefect home."""
+def import_once(csv_path: Path, work_dir: Path) -> tuple[float, float, float, dict[str, tuple[int, float]], str]:
+    """Wall seconds, CPU seconds, peak RSS (GB) of the largest process, seconds and peak RSS
+    (GB) of the run's process per stage, and the output of one ``songmix import-csv`` process
+    on a fresh warehouse and Prefect home."""
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work_dir))
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     environment |= {"PREFECT_HOME": str(run_dir / "prefect"), "DO_NOT_TRACK": "1",
                     "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "SONGMIX_DATA_DIR": str(run_dir / "data")}
+    cpu_before = _children_cpu_s()
     started = time.perf_counter()
-    finished = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "songmix.cli.main", "import-csv", str(csv_path), "--db", str(run_dir / "w.duckdb"),
          "--out", str(run_dir / "out"), "--ks", "2-10", "--seeds", "10"],
-        env=environment, capture_output=True, text=True, check=False)
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    current, peaks = ["start"], {}
+    sampler = threading.Thread(target=_sample_rss, args=(process, current, peaks), daemon=True)
+    sampler.start()
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if (match := re.match(r"songmix: (?P<stage>[^:]+): started", line)):
+            current[0] = match["stage"]
+    output = process.stdout.read()
+    process.wait()
     seconds = time.perf_counter() - started
-    if finished.returncode != 0:
-        raise SystemExit(f"import-csv failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"import-csv failed ({process.returncode}):\n{''.join(lines)[-3000:]}")
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2
-    stages = {m["stage"]: int(m["seconds"]) for m in _STAGE_LINE.finditer(finished.stderr)}
-    return seconds, peak_gb, stages, finished.stdout
+    stages = {m["stage"]: (int(m["seconds"]), peaks.get(m["stage"], 0.0))
+              for m in _STAGE_LINE.finditer("".join(lines))}
+    return seconds, _children_cpu_s() - cpu_before, peak_gb, stages, output
+
+
+def _sample_rss(process: subprocess.Popen, current: list[str], peaks: dict[str, float]) -> None:
+    """Peak resident memory of ``process`` per stage (``current[0]``), sampled every 0.2 s."""
+    while process.poll() is None:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            break
+        rss_gb = int(re.search(r"VmRSS:\s+(\d+)", status)[1]) / 1024 ** 2
+        peaks[current[0]] = max(peaks.get(current[0], 0.0), rss_gb)
+        time.sleep(0.2)
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -152,12 +184,16 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
     for n_rows in (int(size) for size in args.sizes.split(",")):
         csv_path = _data_set(n_rows, args.work_dir)
-        seconds, peak_gb, stages, output = import_once(csv_path, args.work_dir)
+        load = os.getloadavg()[0]
+        seconds, cpu_s, peak_gb, stages, output = import_once(csv_path, args.work_dir)
         target_s, target_gb = TARGETS.get(n_rows, (None, None))
         print(f"\n{n_rows} rows ({csv_path.name}): import + fit + compare, k = 2..10 x 10 seeds")
-        for stage, stage_s in stages.items():
-            print(f"  {stage:<18} {stage_s:>5} s")
+        for stage, (stage_s, stage_gb) in stages.items():
+            print(f"  {stage:<18} {stage_s:>5} s   peak RSS of the run's process {stage_gb:.2f} GB")
         print(f"  total              {seconds:>5.0f} s" + (f"  (target {target_s:.0f} s: {seconds / target_s:.2f} of it)" if target_s else ""))
+        print(f"  CPU time           {cpu_s:>5.0f} s  (user + system of the run's processes; load average "
+              f"{load:.1f} before, {os.getloadavg()[0]:.1f} after: on a busy machine the wall time "
+              "stretches, the CPU time much less)")
         print(f"  peak RSS           {peak_gb:>5.2f} GB" + (f" (target {target_gb:.0f} GB: {peak_gb / target_gb:.2f} of it)" if target_gb else "")
               + " (largest process so far in this script)")
         print("  " + "\n  ".join(output.strip().splitlines()[:4]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import threading
 import time
@@ -99,12 +100,17 @@ class PlainProgress:
 
 @contextlib.contextmanager
 def showing_progress(*, quiet: bool, title: str) -> Iterator[None]:
-    """Show stage progress on stderr while the block runs (nothing when ``quiet``)."""
+    """Show stage progress on stderr while the block runs, and songmix's warnings (a writer
+    waiting for a reader); nothing when ``quiet``."""
     from songmix.flows.progress import listening
 
     if quiet:
         yield
         return
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setLevel(logging.WARNING)
+    warnings.setFormatter(logging.Formatter("songmix: %(message)s"))
+    logging.getLogger("songmix").addHandler(warnings)
     if sys.stderr.isatty():
         console = Console(stderr=True)
         console.print(title)
@@ -112,5 +118,8 @@ def showing_progress(*, quiet: bool, title: str) -> Iterator[None]:
     else:
         print(title, file=sys.stderr, flush=True)
         listener = PlainProgress(sys.stderr)
-    with listener, listening(listener):
-        yield
+    try:
+        with listener, listening(listener):
+            yield
+    finally:
+        logging.getLogger("songmix").removeHandler(warnings)

@@ -73,11 +73,13 @@ def main(args: argparse.Namespace) -> int:
 
 def run_pipeline(args: argparse.Namespace, *, source: str, **source_options) -> int:
     """Check, then run the pipeline in this process with the progress shown on stderr;
-    prints the run's summary."""
+    prints the run's summary. Every process the run starts ends with it, and Ctrl-C or
+    SIGTERM stops it within seconds (:mod:`songmix.flows.lifecycle`)."""
     from songmix.cli.progress import showing_progress
+    from songmix.flows.lifecycle import ending_with_this_process, stopping_on_signals
     from songmix.flows.pipeline import pipeline, source_of, validate_parameters
     from songmix.flows.settings import local_run_settings
-    from songmix.warehouse.connection import validate_path
+    from songmix.warehouse.connection import interrupt_open_connections, validate_path
 
     parameters = dict(source=source, **source_options, fit=not args.no_fit, k=args.k, ks=args.ks,
                       n_seeds=args.seeds, db_path=db_path(args), data_dir=args.data_dir,
@@ -85,8 +87,9 @@ def run_pipeline(args: argparse.Namespace, *, source: str, **source_options) -> 
     # Checked here, before Prefect starts (seconds): bad input fails at once.
     validate_parameters(source_of(parameters), k=args.k, ks=args.ks, n_seeds=args.seeds)
     validate_path(parameters["db_path"], for_writing=True)
-    with showing_progress(quiet=args.quiet, title=f"songmix: {source} → {parameters['db_path']}"), \
-            local_run_settings():
+    with (ending_with_this_process(), stopping_on_signals(interrupt=interrupt_open_connections),
+          showing_progress(quiet=args.quiet, title=f"songmix: {source} → {parameters['db_path']}"),
+          local_run_settings()):
         summary = pipeline(**parameters)
     print(summary.as_text())
     return 0

@@ -25,6 +25,8 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
+from songmix.flows.lifecycle import die_with_parent
+
 EXECUTORS = ("processes", "threads", "dask")
 DEFAULT_EXECUTOR = "processes"
 DEFAULT_WORKERS = 2
@@ -95,7 +97,9 @@ def api_for_workers() -> Iterator[None]:
 
 
 def single_threaded_worker() -> None:
-    """Worker initializer: one thread for OpenMP/BLAS, set before and after numpy loads."""
+    """Worker initializer: the worker ends when the run's process does, and uses one thread
+    for OpenMP/BLAS (set before and after numpy loads)."""
+    die_with_parent()
     for variable in _THREAD_VARIABLES:
         os.environ[variable] = "1"
     from threadpoolctl import threadpool_limits

@@ -10,16 +10,13 @@ DuckDB warehouse before the next begins, and hands the next one nothing but the 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from prefect import flow
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from songmix.flows.drift import drift
-from songmix.flows.progress import reporter
+from songmix.flows.progress import reporter, run_logger
 from songmix.flows.reporting import RunSummary, compare, publish_run
 from songmix.flows.settings import default_data_dir, default_db_path, default_out_dir
 from songmix.flows.stages import (
@@ -88,7 +85,7 @@ def pipeline(
     chosen = chosen.resolved(WarehouseListing(warehouse, run_id))
     parameters = chosen.parameters() | dict(fit=fit, k=k, ks=ks, n_seeds=n_seeds,
                                             covariance_type=covariance_type, random_state=random_state)
-    logger = _logger()
+    logger = run_logger()
     with warehouse.recording_run(run_id, source=chosen.name, parameters=parameters,
                                  flow_run_id=flow_run.get_id(), logger=logger):
         with chosen.opened(data_dir, progress=reporter("demo previews")) as opened:
@@ -143,10 +140,3 @@ def validate_parameters(source: Source, *, k: int | None, ks: list[int], n_seeds
         raise ValueError(f"every k to try must be between 1 and {MAX_K} (got {ks})")
     if not 1 <= n_seeds <= MAX_SEEDS:
         raise ValueError(f"--seeds must be between 1 and {MAX_SEEDS} (got {n_seeds})")
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("songmix")

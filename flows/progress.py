@@ -79,15 +79,19 @@ class StageProgress:
 
     def finish(self, summary: str) -> None:
         self.summary = summary
-        try:
-            logger = get_run_logger()
-        except MissingContextError:
-            logger = logging.getLogger("songmix")
-        logger.info("%s: %s", self.name, summary)
+        run_logger().info("%s: %s", self.name, summary)
         publish_table(f"{artifact_key(self.name)}-summary", summary_counts(summary),
                       description=f"{self.name}: {summary}")
         for listener in list(_listeners):
             listener.stage_finished(self.name, summary)
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The current Prefect run's logger (its log in the UI), or ``songmix``'s outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("songmix")
 
 
 def artifact_key(name: str) -> str:

@@ -26,9 +26,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from songmix.warehouse.checks import check_written
-from songmix.warehouse.connection import WarehouseError, connect, migrate, validate_path
+from songmix.warehouse.connection import (
+    WRITER_LOCK_TIMEOUT_S,
+    WarehouseError,
+    connect,
+    migrate,
+    validate_path,
+)
 from songmix.warehouse.records import utc_now
 from songmix.warehouse.run_lock import holding_run_lock
+
+#: Records reach a run's Prefect log through PREFECT_LOGGING_EXTRA_LOGGERS=songmix.
+_LOGGER = logging.getLogger("songmix.warehouse")
+
 
 #: Natural key of every table the writer may touch.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
@@ -112,9 +122,13 @@ def _may_hold_keys_of(
 MAX_ERROR_CHARS = 2000
 
 
+#: Exceptions that mean "stopped from outside" (Ctrl-C, SIGTERM; Prefect's own for SIGTERM).
+_STOPS = ("KeyboardInterrupt", "TerminationSignal")
+
+
 def describe_error(error: BaseException) -> str:
     """``"Type: message"``, cut to :data:`MAX_ERROR_CHARS` characters."""
-    if isinstance(error, KeyboardInterrupt):
+    if type(error).__name__ in _STOPS:
         return "interrupted: stopped by Ctrl-C or SIGTERM; rerun to resume from the last finished stage"
     text = f"{type(error).__name__}: {error}"
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 16] + " ... (cut short)"
@@ -143,14 +157,23 @@ class Warehouse:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         validate_path(self.path, for_writing=True)
-        with connect(self.path, read_only=False) as connection:
+        with self._connect() as connection:
             migrate(connection)
+
+    def _connect(self):
+        """The writer's connection: it waits for readers of the file, however long they take
+        (up to :data:`WRITER_LOCK_TIMEOUT_S`), saying so every few seconds."""
+        def waiting(seconds: float) -> None:
+            _LOGGER.warning("waiting %.0f s for a reader of %s (songmix sql, duckdb -readonly) "
+                            "to close it", seconds, self.path)
+
+        return connect(self.path, read_only=False, lock_timeout_s=WRITER_LOCK_TIMEOUT_S, waiting=waiting)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One stage's writes: committed together, or rolled back together."""
-        with connect(self.path, read_only=False) as connection:
+        with self._connect() as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
                 yield connection
@@ -162,7 +185,7 @@ class Warehouse:
     @contextlib.contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for the flow's own reads (the flow's process is the writer)."""
-        with connect(self.path, read_only=False) as connection:
+        with self._connect() as connection:
             yield connection
 
     # -- generic idempotent write ------------------------------------------------------
@@ -466,7 +489,7 @@ def stored_clusterings(warehouse: Warehouse, run_id: str, fitted_ids: Sequence[s
             for (k,) in ks:
                 assigned = connection.execute(
                     "SELECT track_id, cluster FROM gmm_assignments WHERE run_id = ? AND feature_set = ? AND k = ?",
-                    [run_id, feature_set, k]).fetch_arrow_table()
+                    [run_id, feature_set, k]).to_arrow_table()
                 labels = np.full(len(fitted), -1, dtype=np.int64)
                 positions = pc.index_in(assigned["track_id"], value_set=fitted).to_numpy(zero_copy_only=False)
                 labels[positions.astype(np.int64)] = assigned["cluster"].to_numpy()
