@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from songmix.cli.options import add_db_argument, db_path
+from songmix.flows.settings import DEFAULT_KS
 
 NAME = "run"
 HELP = "run the pipeline on a source (the built-in demo catalog by default)"
@@ -28,8 +29,6 @@ def _k_range(text: str) -> list[int]:
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """The clustering options every way of starting a run shares."""
-    from songmix.flows.pipeline import DEFAULT_KS
-
     parser.add_argument("--k", type=int, default=None,
                         help="number of clusters to use (default: the k with the lowest BIC)")
     parser.add_argument("--ks", type=_k_range, default=DEFAULT_KS,

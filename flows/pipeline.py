@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 from songmix.flows.drift import drift
 from songmix.flows.progress import reporter, run_logger
 from songmix.flows.reporting import RunSummary, compare, publish_run
-from songmix.flows.settings import default_data_dir, default_db_path, default_out_dir
+from songmix.flows.settings import DEFAULT_KS, default_data_dir, default_db_path, default_out_dir
 from songmix.flows.stages import (
     WarehouseListing,
     cluster,
@@ -31,7 +31,6 @@ from songmix.sources.base import Source
 from songmix.sources.choose import parse_source
 from songmix.warehouse.store import Warehouse
 
-DEFAULT_KS = list(range(2, 11))
 #: Largest number of clusters a run may try.
 MAX_K = 100
 #: Most EM seeds per k.

@@ -12,6 +12,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+#: The numbers of clusters a run tries by default (the BIC chooses among them).
+DEFAULT_KS = list(range(2, 11))
+
 
 def default_db_path() -> Path:
     return Path(os.environ.get("SONGMIX_DB", "songmix.duckdb"))

@@ -89,8 +89,8 @@ class WarehouseListing:
         after the others are stored.
         """
         api = self._source.api
-        stored = fresh_search_pages(self._warehouse, source_key=api.cache_key, query=query,
-                                    offsets=offsets, since=self._since)
+        stored = (fresh_search_pages(self._warehouse, source_key=api.cache_key, query=query,
+                                     offsets=offsets, since=self._since) if api.pages_reusable else {})
         self._store(list(stored.values()))
         chunks = _chunks([offset for offset in offsets if offset not in stored], PAGES_PER_TASK)
         futures = [

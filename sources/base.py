@@ -53,11 +53,15 @@ class SpotifyApi:
     cache_key : str
         Identifies the catalog behind the API in task cache keys and stored pages (the
         demo's URLs change with every run's port, so keys never use them).
+    pages_reusable : bool
+        Whether pages stored by an earlier run may stand in for fetching them again: not the
+        demo's, whose preview URLs point at the port of the server that served them.
     """
 
     endpoints: SpotifyEndpoints
     credentials: str
     cache_key: str
+    pages_reusable: bool = True
 
 
 class Listing(Protocol):

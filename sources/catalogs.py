@@ -82,20 +82,30 @@ def _check_size(n_tracks: int) -> None:
 
 
 @dataclass(frozen=True)
-class SpotifySource(Source):
+class _SearchedSource(Source):
+    """A source that lists ``n_tracks`` tracks "released in ``year``" through a
+    Spotify-compatible API, which also gives their features and previews."""
+
+    n_tracks: int = 1000
+    year: int = 2020
+    api: SpotifyApi | None = None
+
+    fetches_features = True
+    fetches_audio = True
+
+    def expected_tracks(self) -> int:
+        return self.n_tracks
+
+
+@dataclass(frozen=True)
+class SpotifySource(_SearchedSource):
     """Spotify's tracks of a year (search ``year:<year>``) or of a playlist.
 
     Credentials come from ``SPOTIPY_CLIENT_ID`` / ``SPOTIPY_CLIENT_SECRET`` or Prefect Secret
     blocks, resolved inside the tasks; hosts from ``SONGMIX_SPOTIFY_*_URL``.
     """
 
-    n_tracks: int = 1000
-    year: int = 2020
     playlist: str | None = None
-    api: SpotifyApi | None = None
-
-    fetches_features = True
-    fetches_audio = True
 
     @property
     def name(self) -> str:
@@ -103,9 +113,6 @@ class SpotifySource(Source):
 
     def parameters(self) -> dict[str, object]:
         return {"n_tracks": self.n_tracks, "year": self.year, "playlist": self.playlist}
-
-    def expected_tracks(self) -> int:
-        return self.n_tracks
 
     def run_name(self) -> str:
         return f"spotify-{self.playlist or self.year}-{self.n_tracks}"
@@ -129,7 +136,7 @@ class SpotifySource(Source):
 
 
 @dataclass(frozen=True)
-class DemoSource(Source):
+class DemoSource(_SearchedSource):
     """The built-in demo catalog: generated tracks "released in ``year``", served by a
     Spotify-compatible service on loopback, each preview rendered from its own features.
 
@@ -137,15 +144,9 @@ class DemoSource(Source):
     tempo, key and mode) is stored with the tracks, in ``demo_truth``.
     """
 
-    n_tracks: int = 1000
-    year: int = 2020
     groups: int = 6
     seed: int = 2020
     audio_mismatch: bool = False
-    api: SpotifyApi | None = None
-
-    fetches_features = True
-    fetches_audio = True
 
     @property
     def name(self) -> str:
@@ -154,9 +155,6 @@ class DemoSource(Source):
     def parameters(self) -> dict[str, object]:
         return {"n_tracks": self.n_tracks, "year": self.year, "demo_groups": self.groups,
                 "demo_audio_mismatch": self.audio_mismatch}
-
-    def expected_tracks(self) -> int:
-        return self.n_tracks
 
     def run_name(self) -> str:
         return f"demo-{self.n_tracks}"
@@ -175,7 +173,7 @@ class DemoSource(Source):
         with DemoService(catalog, audio_paths) as service:
             yield dataclasses.replace(self, api=SpotifyApi(
                 SpotifyEndpoints(api_url=service.api_url, accounts_url=service.accounts_url),
-                "demo", f"demo:{catalog.fingerprint}"))
+                "demo", f"demo:{catalog.fingerprint}", pages_reusable=False))
 
     def track_batches(self, listing: Listing) -> Iterator[TrackBatch]:
         listed: list[str] = []

@@ -363,7 +363,8 @@ class Warehouse:
             "LEFT JOIN audio_files a ON a.track_id = r.track_id AND a.status = 'ok' "
             "WHERE r.run_id = ? ORDER BY r.position", [run_id])
         present = found["path"].map(lambda path: isinstance(path, str) and Path(path).is_file())
-        return found.loc[~present, ["track_id", "preview_url", "isrc"]], int(present.sum())
+        wanted = found.loc[~present, ["track_id", "preview_url", "isrc"]].astype(object)
+        return wanted.where(wanted.notna(), None), int(present.sum())
 
     def audio_to_extract(self, run_id: str, *, extractor_version: str) -> tuple[pd.DataFrame, int]:
         """Stored audio of the run's tracks that ``extractor_version`` has not analysed:

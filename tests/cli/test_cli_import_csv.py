@@ -3,12 +3,12 @@ rejected_rows, and the Spotify-side clustering is scored against the genre colum
 
 from __future__ import annotations
 
-import csv
 import logging
 import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "sources"))
@@ -70,10 +70,7 @@ def test_missing_columns_are_one_line_and_nothing_is_loaded(tmp_path, capsys):
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_csv_without_a_bad_row_imports_and_run_source_csv_is_the_same_run(tmp_path, capsys):
     path = tmp_path / "clean.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=KAGGLE_HEADER)
-        writer.writeheader()
-        writer.writerows(kaggle_rows(45))
+    pd.DataFrame(kaggle_rows(45), columns=KAGGLE_HEADER).to_csv(path, index=False)
     db = tmp_path / "w.duckdb"
     assert main(["import-csv", str(path), "--db", str(db), "--ks", "2,3", "--seeds", "2", "--quiet"]) == 0
     assert main(["run", "--source", f"csv:{path}", "--db", str(db), "--ks", "2,3", "--seeds", "2",

@@ -3,7 +3,6 @@ batches a CSV, a folder and a stored run list (no Prefect, no warehouse)."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pandas as pd
@@ -56,10 +55,7 @@ def test_check_refuses_settings_before_anything_runs(source, message):
 
 def test_a_csv_is_listed_in_batches_with_its_features_and_genres(tmp_path, monkeypatch):
     path = tmp_path / "kaggle.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=KAGGLE_HEADER)
-        writer.writeheader()
-        writer.writerows(kaggle_rows(25))
+    pd.DataFrame(kaggle_rows(25), columns=KAGGLE_HEADER).to_csv(path, index=False)
     monkeypatch.setattr(files, "CSV_BATCH_ROWS", 10)
     batches = list(CsvSource(path=path).track_batches(listing=None))
     assert batches[0]["rejected_rows"].empty
