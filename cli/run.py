@@ -78,7 +78,7 @@ def run_pipeline(args: argparse.Namespace, *, source: str, **source_options) -> 
     from songmix.flows.lifecycle import ending_with_this_process, stopping_on_signals
     from songmix.flows.pipeline import pipeline, source_of, validate_parameters
     from songmix.flows.settings import local_run_settings
-    from songmix.warehouse.connection import interrupt_open_connections, validate_path
+    from songmix.warehouse.connection import validate_path
 
     parameters = dict(source=source, **source_options, fit=not args.no_fit, k=args.k, ks=args.ks,
                       n_seeds=args.seeds, db_path=db_path(args), data_dir=args.data_dir,
@@ -86,9 +86,18 @@ def run_pipeline(args: argparse.Namespace, *, source: str, **source_options) -> 
     # Checked here, before Prefect starts (seconds): bad input fails at once.
     validate_parameters(source_of(parameters), k=args.k, ks=args.ks, n_seeds=args.seeds)
     validate_path(parameters["db_path"], for_writing=True)
-    with (ending_with_this_process(), stopping_on_signals(interrupt=interrupt_open_connections),
+    with (ending_with_this_process(), stopping_on_signals(interrupt=_interrupt_work),
           showing_progress(quiet=args.quiet, title=f"songmix: {source} → {parameters['db_path']}"),
           local_run_settings()):
         summary = pipeline(**parameters)
     print(summary.as_text())
     return 0
+
+
+def _interrupt_work() -> None:
+    """Cut what a stopping run waits on: the database statement and the transfers in flight."""
+    from songmix.sources.http import interrupt_network
+    from songmix.warehouse.connection import interrupt_open_connections
+
+    interrupt_open_connections()
+    interrupt_network()

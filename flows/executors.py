@@ -26,6 +26,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from songmix.flows.lifecycle import die_with_parent
+from songmix.sources.http import InterruptibleThreadPoolTaskRunner
 
 EXECUTORS = ("processes", "threads", "dask")
 DEFAULT_EXECUTOR = "processes"
@@ -78,7 +79,7 @@ def download_task_runner(executor: str) -> TaskRunner:
     folder they must share with this process)."""
     if executor == "dask":
         return _dask_task_runner(DEFAULT_WORKERS)
-    return ThreadPoolTaskRunner(max_workers=DOWNLOAD_THREADS)
+    return InterruptibleThreadPoolTaskRunner(max_workers=DOWNLOAD_THREADS)
 
 
 @contextlib.contextmanager

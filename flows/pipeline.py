@@ -92,15 +92,15 @@ def pipeline(
             if opened.fetches_features:
                 logger.info("spotify features: %s", collect_spotify_features(run_id, db_path, opened))
             if opened.fetches_audio:
-                logger.info("downloads: %s", collect_audio(run_id, db_path, data_dir / "audio"))
+                logger.info("downloads: %s", collect_audio(run_id, db_path, opened, data_dir / "audio"))
         logger.info("aubio extraction: %s", extract_features(run_id, db_path))
         if not fit:
             summary, drifts = RunSummary(run_id=run_id, n_tracks=0, chosen_k={},
                                          notes=("stored only: not clustered (fit=False)",)), []
         else:
-            logger.info("mixture fits: %s", cluster(run_id, db_path, ks=ks_to_fit(ks, k), fixed_k=k,
-                                                    n_seeds=n_seeds, covariance_type=covariance_type,
-                                                    random_state=random_state))
+            logger.info("mixture fits: %s", cluster(
+                run_id, db_path, feature_sets=chosen.feature_sets, ks=ks_to_fit(ks, k), fixed_k=k,
+                n_seeds=n_seeds, covariance_type=covariance_type, random_state=random_state))
             summary = compare(run_id, db_path, out_dir=out_dir)
             logger.info("comparison: %s", summary.headline())
             drifts = drift(run_id, db_path, source=chosen.name)

@@ -11,8 +11,10 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 
-from songmix.analysis.report import headline_sentence, markdown_table
+from songmix.analysis.report import DEMO_AUDIO_CAVEAT, headline_sentence, markdown_table
+from songmix.audio.folder import TRACK_ID_PREFIX
 from songmix.flows.progress import publish_report, stage
+from songmix.tasks.audio import measure_plain_aubio_tempo
 from songmix.tasks.compare import (
     NOTEBOOK_K,
     Agreement,
@@ -28,6 +30,7 @@ from songmix.tasks.compare import (
     save_plots,
 )
 from songmix.warehouse import records
+from songmix.warehouse.drift_reads import run_source
 from songmix.warehouse.store import Warehouse, stored_clusterings
 
 #: Resamples for intervals and permutations for the null of every agreement measure ...
@@ -119,7 +122,9 @@ def compare(run_id: str, db_path: Path, *, out_dir: Path) -> RunSummary:
     truth_codes = _truth_codes(truth, fitted_ids)
     if truth_codes is not None:
         labels["truth"] = truth_codes
-    notes = _missing_track_notes(len(truth), features, clusterings, fitted_ids)
+    # The demo's audio is rendered from its own features: say so wherever its agreement shows.
+    notes = (([DEMO_AUDIO_CAVEAT] if run_source(warehouse, run_id) == "demo" else [])
+             + _missing_track_notes(len(truth), features, clusterings, fitted_ids))
     if fitted_spotify is not None and len(fitted_ids) >= 2 * NOTEBOOK_K:
         try:
             labels["notebook_k2"] = fit_notebook_model(fitted_spotify, n_seeds=NOTEBOOK_SEEDS,
@@ -183,11 +188,17 @@ def _truth_codes(truth: pd.DataFrame, fitted_ids: list[str]) -> np.ndarray | Non
 
 
 def _extractor_accuracy(aubio: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
-    """Tempo Acc1/Acc2 and key score over the tracks whose truth has tempo, key and mode."""
+    """Tempo Acc1/Acc2 and key score over the tracks whose truth has tempo, key and mode;
+    for a user's own files, plain aubio's tempo beside them (the demo's synthesised audio
+    says nothing about it)."""
     complete = truth.dropna(subset=["tempo", "key", "mode"])
-    if complete.index.intersection(aubio.index).empty:
+    measured = complete.index.intersection(aubio.index)
+    if measured.empty:
         return {}
-    return measure_extractor_accuracy(aubio, complete[["tempo", "key", "mode"]])
+    files = {track_id: track_id.removeprefix(TRACK_ID_PREFIX) for track_id in measured
+             if track_id.startswith(TRACK_ID_PREFIX)}
+    plain_aubio = pd.Series(measure_plain_aubio_tempo(files), dtype=float) if files else None
+    return measure_extractor_accuracy(aubio, complete[["tempo", "key", "mode"]], plain_aubio)
 
 
 def _missing_track_notes(

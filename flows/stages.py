@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 from prefect.futures import PrefectFuture, as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES, EXTRACTOR_VERSION, unfit_for_clustering
 from songmix.flows.executors import (
@@ -25,10 +24,11 @@ from songmix.flows.executors import (
 )
 from songmix.flows.progress import StageProgress, stage
 from songmix.sources.base import Source, TrackBatch
+from songmix.sources.http import InterruptibleThreadPoolTaskRunner
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 from songmix.tasks.audio import extract_aubio_features
 from songmix.tasks.modeling import fit_mixtures
-from songmix.tasks.previews import download_previews_with_fallback
+from songmix.tasks.previews import count_refused, download_previews_with_fallback
 from songmix.tasks.spotify import fetch_audio_features_batch, fetch_playlist, fetch_search_pages
 from songmix.warehouse import records
 from songmix.warehouse.drift_reads import latest_completed_run, run_source
@@ -89,8 +89,8 @@ class WarehouseListing:
         after the others are stored.
         """
         api = self._source.api
-        stored = (fresh_search_pages(self._warehouse, source_key=api.cache_key, query=query,
-                                     offsets=offsets, since=self._since) if api.pages_reusable else {})
+        stored = fresh_search_pages(self._warehouse, source_key=api.pages_key, query=query,
+                                    offsets=offsets, since=self._since)
         self._store(list(stored.values()))
         chunks = _chunks([offset for offset in offsets if offset not in stored], PAGES_PER_TASK)
         futures = [
@@ -126,7 +126,7 @@ class WarehouseListing:
     def _store(self, pages: list[dict]) -> None:
         if pages:
             self._warehouse.write({"search_pages": records.search_page_rows(self._run_id, pages)
-                                   .assign(source_key=self._source.api.cache_key)})
+                                   .assign(source_key=self._source.api.pages_key)})
 
 
 def batch_rows(run_id: str, batch: TrackBatch, *, first_position: int, recorded_at: datetime) -> dict[str, pd.DataFrame]:
@@ -143,7 +143,8 @@ def batch_rows(run_id: str, batch: TrackBatch, *, first_position: int, recorded_
     return tables
 
 
-@flow(name="collect-tracks", flow_run_name="collect-tracks", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="collect-tracks", flow_run_name="collect-tracks",
+      task_runner=InterruptibleThreadPoolTaskRunner(max_workers=4))
 def collect_tracks(run_id: str, db_path: Path, source: Source) -> str:
     """The source's tracks, stored batch by batch as they come, with what the source holds
     for them (raw search pages, features, genres, files, truth)."""
@@ -166,7 +167,7 @@ def collect_tracks(run_id: str, db_path: Path, source: Source) -> str:
 
 
 @flow(name="collect-spotify-features", flow_run_name="collect-spotify-features",
-      task_runner=ThreadPoolTaskRunner(max_workers=4))
+      task_runner=InterruptibleThreadPoolTaskRunner(max_workers=4))
 def collect_spotify_features(run_id: str, db_path: Path, source: Source) -> str:
     """Audio features of the run's tracks the warehouse lacks, in batches of 100."""
     warehouse = Warehouse(db_path)
@@ -198,7 +199,7 @@ def collect_spotify_features(run_id: str, db_path: Path, source: Source) -> str:
 
 
 @flow(name="collect-audio", flow_run_name="collect-audio")
-def collect_audio(run_id: str, db_path: Path, audio_dir: Path) -> str:
+def collect_audio(run_id: str, db_path: Path, source: Source, audio_dir: Path) -> str:
     """Download previews of the run's tracks without a stored, still-present audio file
     (threads, or the Dask cluster's workers: see :mod:`songmix.flows.executors`)."""
     warehouse = Warehouse(db_path)
@@ -213,7 +214,7 @@ def collect_audio(run_id: str, db_path: Path, audio_dir: Path) -> str:
                 runner.submit(download_previews_with_fallback, {
                     "track_ids": [t.track_id for t in chunk], "urls": [t.preview_url for t in chunk],
                     "isrcs": [t.isrc for t in chunk], "cache_dir": audio_dir,
-                    "chunk": f"{i + 1}/{len(chunks)}"})
+                    "providers": source.api.endpoints, "chunk": f"{i + 1}/{len(chunks)}"})
                 for i, chunk in enumerate(chunks)
             ]
             results = _results(futures, progress, [len(c) for c in chunks])
@@ -234,7 +235,8 @@ def collect_audio(run_id: str, db_path: Path, audio_dir: Path) -> str:
             run_id, "download", dict(zip(failed["track_id"], failed["error"])), recorded_at),
     })
     ok = int((audio_rows["status"] == "ok").sum())
-    progress.finish(f"{ok} downloaded, {n_present} already stored, {len(failed)} unavailable or failed")
+    progress.finish(f"{ok} downloaded, {n_present} already stored, {len(failed)} unavailable or failed, "
+                    f"{count_refused(rows)} of them refused (not a public address)")
     return progress.summary
 
 
@@ -279,23 +281,57 @@ def extract_features(run_id: str, db_path: Path) -> str:
     return progress.summary
 
 
-def clustering_frames(warehouse: Warehouse, run_id: str) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """The feature sets the run holds, on the tracks that have every one of them, and the
-    tracks left out of the fit with why.
+class NoUsableTracks(ValueError):
+    """No track of a run has every feature set: there is nothing to cluster or compare."""
 
-    A source with one feature set (a CSV: Spotify's; a folder: Aubio's) clusters that one;
-    the demo and Spotify cluster both, on the same tracks. Aubio rows without a beat carry
-    placeholder values the mixture must not fit.
+
+def require_usable_tracks(run_id: str, n_listed: int, n_with: dict[str, int], n_usable: int) -> None:
+    """Stop the run (it then ends ``failed``, with this reason) when no track is usable.
+
+    Parameters
+    ----------
+    run_id : str
+    n_listed : int
+        Tracks the run listed.
+    n_with : dict
+        Feature set name -> tracks that have it.
+    n_usable : int
+        Tracks that have every feature set.
+    """
+    if n_usable == 0:
+        have = ", ".join(f"{n} with {name} features" for name, n in n_with.items())
+        raise NoUsableTracks(
+            f"no usable tracks: of {n_listed} listed, {have}, and none with all of them; the reasons "
+            f"are in failed_items (songmix sql \"select stage, reason from failed_items where run_id = "
+            f"'{run_id}'\")")
+
+
+def clustering_frames(
+    warehouse: Warehouse, run_id: str, feature_sets: tuple[str, ...] | None
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Each feature set the run clusters, on the tracks that have every one of them, and
+    the tracks left out of the fit with why.
+
+    ``feature_sets`` are those the run's source promises (a CSV: Spotify's; a folder:
+    Aubio's; the demo and Spotify: both); None takes whichever the run's tracks have. Aubio
+    rows without a beat carry placeholder values the mixture must not fit.
+
+    Raises
+    ------
+    NoUsableTracks
+        No track has every feature set.
     """
     frames = {"spotify": warehouse.spotify_feature_frame(run_id),
               "aubio": warehouse.aubio_feature_frame(run_id)}
     unfit = unfit_for_clustering(frames["aubio"]["tempo"].to_dict()) if len(frames["aubio"]) else {}
     frames["aubio"] = frames["aubio"].drop(index=list(unfit))
-    held = {name: frame for name, frame in frames.items() if len(frame)}
-    common = None
-    for frame in held.values():
-        common = frame.index if common is None else common.intersection(frame.index, sort=False)
-    return {name: frame.loc[common, CLUSTER_FEATURES[name]] for name, frame in held.items()}, unfit
+    wanted = feature_sets or tuple(name for name, frame in frames.items() if len(frame)) or tuple(frames)
+    common = frames[wanted[0]].index
+    for name in wanted[1:]:
+        common = common.intersection(frames[name].index, sort=False)
+    require_usable_tracks(run_id, len(warehouse.run_tracks(run_id)),
+                          {name: len(frames[name]) for name in wanted}, len(common))
+    return {name: frames[name].loc[common, CLUSTER_FEATURES[name]] for name in wanted}, unfit
 
 
 @flow(name="fit-mixtures", flow_run_name="fit-mixtures")
@@ -303,15 +339,17 @@ def cluster(
     run_id: str,
     db_path: Path,
     *,
+    feature_sets: tuple[str, ...] | None,
     ks: list[int],
     fixed_k: int | None,
     n_seeds: int,
     covariance_type: str,
     random_state: int,
 ) -> str:
-    """EM over every k and seed, on each feature set the run holds, for the same tracks."""
+    """EM over every k and seed, on each feature set the run clusters, for the same tracks
+    (:func:`clustering_frames`)."""
     warehouse = Warehouse(db_path)
-    frames, failures = clustering_frames(warehouse, run_id)
+    frames, failures = clustering_frames(warehouse, run_id, feature_sets)
     progress = stage("mixture fits", len(frames) * len(ks) * n_seeds)
     chosen: dict[str, int] = {}
     for feature_set, frame in frames.items():
@@ -329,9 +367,7 @@ def cluster(
         warehouse.write(records.mixture_rows(run_id, result, result.probabilities(matrix), matrix, track_ids))
         chosen[feature_set] = result.chosen_k
     warehouse.write({"item_failures": records.failure_rows(run_id, "fit", failures, records.utc_now())})
-    n_fitted = len(next(iter(frames.values()))) if frames else 0
-    progress.finish("; ".join([f"{n_fitted} tracks fitted"]
+    progress.finish("; ".join([f"{len(next(iter(frames.values())))} tracks fitted"]
                               + [f"{name}: k={k}" for name, k in chosen.items()]
-                              + [f"{name} failed: {failures[name]}" for name in frames if name in failures]
-                              + ([] if frames else ["no features to fit"])))
+                              + [f"{name} failed: {failures[name]}" for name in frames if name in failures]))
     return progress.summary

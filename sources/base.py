@@ -51,17 +51,24 @@ class SpotifyApi:
         ``"demo"`` (the demo service's fixed client) or ``"spotify"`` (resolved from the
         environment or Prefect Secret blocks inside the tasks, never passed).
     cache_key : str
-        Identifies the catalog behind the API in task cache keys and stored pages (the
-        demo's URLs change with every run's port, so keys never use them).
-    pages_reusable : bool
-        Whether pages stored by an earlier run may stand in for fetching them again: not the
-        demo's, whose preview URLs point at the port of the server that served them.
+        Identifies the catalog behind the API in task cache keys (the demo's URLs change with
+        every run's port, so keys never use them).
     """
 
     endpoints: SpotifyEndpoints
     credentials: str
     cache_key: str
-    pages_reusable: bool = True
+
+    @property
+    def pages_key(self) -> str:
+        """Keys stored search pages: the catalog and the API address that answered them.
+
+        A page's links (``next``, ``preview_url``) point at the server that served it. A
+        loopback service such as the demo's gets a new port every run and dies with its run,
+        so its pages are never reused by a later run; the same catalog at the same address
+        (Spotify's) is.
+        """
+        return f"{self.cache_key}@{self.endpoints.api_url}"
 
 
 class Listing(Protocol):
@@ -96,12 +103,16 @@ class Source(ABC):
         The source can fetch Spotify-style features through :attr:`api`.
     fetches_audio : bool
         The source lists preview URLs (or ISRCs) to download.
+    feature_sets : tuple of str or None
+        The feature sets (``spotify``, ``aubio``) every usable track of a run must have: a
+        run with none is failed, not completed. None: whichever the run's tracks have.
     api : SpotifyApi or None
         Where features and pages are fetched; set by :meth:`opened` for API sources.
     """
 
     fetches_features: ClassVar[bool] = False
     fetches_audio: ClassVar[bool] = False
+    feature_sets: ClassVar[tuple[str, ...] | None] = None
     api: SpotifyApi | None = None
 
     @property

@@ -92,6 +92,7 @@ class _SearchedSource(Source):
 
     fetches_features = True
     fetches_audio = True
+    feature_sets = ("spotify", "aubio")
 
     def expected_tracks(self) -> int:
         return self.n_tracks
@@ -173,7 +174,7 @@ class DemoSource(_SearchedSource):
         with DemoService(catalog, audio_paths) as service:
             yield dataclasses.replace(self, api=SpotifyApi(
                 SpotifyEndpoints(api_url=service.api_url, accounts_url=service.accounts_url),
-                "demo", f"demo:{catalog.fingerprint}", pages_reusable=False))
+                "demo", f"demo:{catalog.fingerprint}"))
 
     def track_batches(self, listing: Listing) -> Iterator[TrackBatch]:
         listed: list[str] = []

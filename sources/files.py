@@ -39,6 +39,8 @@ class CsvSource(Source):
     path: Path
     dataset: str | None = None
 
+    feature_sets = ("spotify",)
+
     @property
     def name(self) -> str:
         return f"csv:{self.dataset or Path(self.path).stem}"
@@ -68,6 +70,8 @@ class FolderSource(Source):
     is stored as the tracks' ground truth (``demo_truth``: tempo, key, mode, group)."""
 
     path: Path
+
+    feature_sets = ("aubio",)
 
     @property
     def name(self) -> str:

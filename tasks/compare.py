@@ -24,7 +24,7 @@ from songmix.analysis.plots import (
     plot_information_criteria,
 )
 from songmix.analysis.report import SCATTER_FEATURES
-from songmix.audio.accuracy import key_weighted_score, tempo_accuracy
+from songmix.audio.accuracy import extractor_accuracy
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES
 from songmix.em import fit_gmm, predict
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
@@ -142,16 +142,12 @@ def measure_feature_agreement(spotify: pd.DataFrame, aubio: pd.DataFrame) -> Fea
 
 @task(name="measure-extractor-accuracy", task_run_name="measure-extractor-accuracy",
       cache_policy=INPUTS + TASK_SOURCE)
-def measure_extractor_accuracy(aubio: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
-    """Tempo Acc1/Acc2 and mean key weighted score of the extractor against ground truth."""
-    common = aubio.index.intersection(truth.index)
-    estimated, reference = aubio.loc[common], truth.loc[common]
-    tempo = tempo_accuracy(estimated["tempo"].to_numpy(), reference["tempo"].to_numpy())
-    key_score = key_weighted_score(
-        estimated["key"].to_numpy().astype(int), estimated["mode"].to_numpy().astype(int),
-        reference["key"].to_numpy().astype(int), reference["mode"].to_numpy().astype(int))
-    return {"tempo_acc1": tempo.acc1, "tempo_acc2": tempo.acc2, "key_weighted_score": key_score,
-            "n_tracks": len(common)}
+def measure_extractor_accuracy(
+    aubio: pd.DataFrame, truth: pd.DataFrame, plain_aubio: pd.Series | None = None
+) -> dict[str, float]:
+    """Tempo Acc1/Acc2 and key score of the extractor against ground truth
+    (``songmix.audio.accuracy.extractor_accuracy``)."""
+    return extractor_accuracy(aubio, truth, plain_aubio)
 
 
 def figure_inputs(

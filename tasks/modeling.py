@@ -41,8 +41,9 @@ class MixtureFits:
         return self.models[self.chosen_k].scaler
 
     def probabilities(self, features: np.ndarray) -> dict[int, np.ndarray]:
-        """Membership probabilities, ``(n_samples, k)`` per k, of the raw ``features``."""
-        return {k: predict_proba(model, features) for k, model in self.models.items()}
+        """Membership probabilities, ``(n_samples, k)`` per k, of the raw ``features`` (on
+        every core: see :func:`fit_mixtures`)."""
+        return {k: predict_proba(model, features, n_jobs=-1) for k, model in self.models.items()}
 
 
 # Keyed on a digest of the matrix, not the matrix (hashing a million rows per run costs more
@@ -73,9 +74,11 @@ def fit_mixtures(
         k failed...); the message says which and what to do.
     """
     usable_ks = [k for k in ks if k <= len(features)]
+    # Every core, as em's worker threads with BLAS held to one thread while they run: BLAS's own
+    # threads wait for cores taken by other work (benchmarks/em.py, section (e)).
     selection = select_k(features, usable_ks, criterion="bic", covariance_type=covariance_type,
                          n_init=n_seeds, random_state=random_state, standardize=True,
-                         feature_names=feature_names)
+                         feature_names=feature_names, n_jobs=-1)
     models = {k: model for k, model in zip(selection.ks, selection.models) if model is not None}
     chosen_k = fixed_k if fixed_k is not None else selection.chosen_k
     if chosen_k not in models:
@@ -85,6 +88,6 @@ def fit_mixtures(
         feature_set=feature_set,
         selection=selection,
         models=models,
-        stability={k: seed_stability(model, features) for k, model in models.items()},
+        stability={k: seed_stability(model, features, n_jobs=-1) for k, model in models.items()},
         chosen_k=chosen_k,
     )
