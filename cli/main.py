@@ -42,8 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _quiet_libraries() -> None:
     """Runs still log to the Prefect API/UI; the terminal gets songmix's own progress."""
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    # songmix's own records (a writer waiting for a reader) join the run's log in the UI.
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "songmix")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

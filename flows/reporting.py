@@ -21,11 +21,11 @@ from songmix.tasks.compare import (
     FeatureMeasures,
     describe_clusters,
     figure_inputs,
-    fit_notebook_model,
     measure_agreement,
     measure_agreement_across_k,
     measure_extractor_accuracy,
     measure_feature_agreement,
+    notebook_labels,
     render_plots,
     save_plots,
 )
@@ -127,8 +127,8 @@ def compare(run_id: str, db_path: Path, *, out_dir: Path) -> RunSummary:
              + _missing_track_notes(len(truth), features, clusterings, fitted_ids))
     if fitted_spotify is not None and len(fitted_ids) >= 2 * NOTEBOOK_K:
         try:
-            labels["notebook_k2"] = fit_notebook_model(fitted_spotify, n_seeds=NOTEBOOK_SEEDS,
-                                                       random_state=0)
+            labels["notebook_k2"] = notebook_labels(fitted_spotify, n_seeds=NOTEBOOK_SEEDS,
+                                                    random_state=0)
         except ValueError as error:
             notes.append(f"the notebook's k=2 model could not be fitted: {error}")
     pairs = [(a, b) for a, b in COMPARISONS if a in labels and b in labels]

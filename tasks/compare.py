@@ -26,7 +26,7 @@ from songmix.analysis.plots import (
 from songmix.analysis.report import SCATTER_FEATURES
 from songmix.audio.accuracy import extractor_accuracy
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES
-from songmix.em import fit_gmm, predict
+from songmix.em import GaussianMixtureModel, fit_gmm, predict
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 
 
@@ -93,20 +93,27 @@ def describe_clusters(
         name_b=agreement.right_set)
 
 
+# Keyed on the two columns as an array (a frame would hash its index of track ids too); the
+# result is the model, not a label per track.
 @task(name="fit-notebook-model", task_run_name="fit-notebook-model",
       cache_policy=INPUTS + TASK_SOURCE)
-def fit_notebook_model(spotify: pd.DataFrame, *, n_seeds: int, random_state: int) -> np.ndarray:
-    """Labels of the seed notebook's model: k=2 EM on acousticness and energy only.
+def fit_notebook_model(features: np.ndarray, *, n_seeds: int, random_state: int) -> GaussianMixtureModel:
+    """The seed notebook's model: k=2 EM on acousticness and energy
+    (``features``: those two columns, in :data:`NOTEBOOK_FEATURES` order).
 
     Raises
     ------
     ValueError
         The two columns cannot be fitted (too few tracks, a constant column).
     """
-    matrix = spotify[list(NOTEBOOK_FEATURES)].to_numpy(dtype=float)
-    model = fit_gmm(matrix, NOTEBOOK_K, n_init=n_seeds, random_state=random_state,
-                    standardize=True, feature_names=list(NOTEBOOK_FEATURES))
-    return predict(model, matrix)
+    return fit_gmm(features, NOTEBOOK_K, n_init=n_seeds, random_state=random_state,
+                   standardize=True, feature_names=list(NOTEBOOK_FEATURES))
+
+
+def notebook_labels(spotify: pd.DataFrame, *, n_seeds: int, random_state: int) -> np.ndarray:
+    """Each track's cluster under the seed notebook's model fitted on ``spotify``'s tracks."""
+    features = spotify[list(NOTEBOOK_FEATURES)].to_numpy(dtype=float)
+    return predict(fit_notebook_model(features, n_seeds=n_seeds, random_state=random_state), features)
 
 
 @task(name="measure-agreement-across-k", task_run_name="measure-agreement-across-k",

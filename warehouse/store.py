@@ -36,7 +36,7 @@ from songmix.warehouse.connection import (
 from songmix.warehouse.records import utc_now
 from songmix.warehouse.run_lock import holding_run_lock
 
-#: Records reach a run's Prefect log through PREFECT_LOGGING_EXTRA_LOGGERS=songmix.
+#: Shown on stderr by ``songmix run`` (and in Prefect's log with PREFECT_LOGGING_EXTRA_LOGGERS=songmix).
 _LOGGER = logging.getLogger("songmix.warehouse")
 
 

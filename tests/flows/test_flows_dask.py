@@ -16,6 +16,9 @@ from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
 from songmix.audio import synthetic
 from songmix.flows.stages import collect_audio, extract_features
+from songmix.sources.base import SpotifyApi
+from songmix.sources.catalogs import SpotifySource
+from songmix.sources.spotify import SpotifyEndpoints
 from songmix.warehouse import records
 from songmix.warehouse.store import Warehouse
 
@@ -45,8 +48,11 @@ def _stages(db, audio_dir, base_url: str) -> pd.DataFrame:
     warehouse.write(records.track_rows("run", pd.DataFrame({
         "track_id": [f"track-{i:02d}" for i in range(N_CLIPS)], "name": "clip", "artists": "synth",
         "preview_url": [f"{base_url}/clip-{i}.wav" for i in range(N_CLIPS)]})))
+    # The clips' server is the source's API origin: the one loopback address downloads may reach.
+    source = SpotifySource(api=SpotifyApi(SpotifyEndpoints(api_url=f"{base_url}/v1", accounts_url=base_url),
+                                          "spotify", "clips"))
     with temporary_settings(updates={PREFECT_TASKS_REFRESH_CACHE: True}):
-        collect_audio("run", db, audio_dir)
+        collect_audio("run", db, source, audio_dir)
         extract_features("run", db)
     return warehouse.aubio_feature_frame("run").sort_index()
 
