@@ -41,6 +41,8 @@ from songmix.analysis.plots import (
 #: The two features each model's scatter plot shows (the notebook plotted acousticness
 #: against energy); the first two model features stand in when these were not fitted.
 SCATTER_FEATURES = {"spotify": ("acousticness", "energy"), "aubio": ("spectral_centroid_mean", "loudness")}
+#: Most points a cluster scatter draws (beyond that a scatter is a blot): a seeded sample.
+MAX_SCATTER_POINTS = 20_000
 
 #: The metric the headline sentence is about. ARI is the most widely read agreement score;
 #: AMI and NMI follow in the same paragraph.
@@ -554,6 +556,7 @@ def _scatter_specs(tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
         assigned = tables["assignments"]
         assigned = assigned[assigned["feature_set"] == model.feature_set].set_index("track_id")["cluster"]
         track_ids = [t for t in model.track_ids if t in frame.index and t in assigned.index]
+        track_ids = [track_ids[position] for position in _scatter_sample(len(track_ids))]
         components = tables["components"]
         components = components[components["feature_set"] == model.feature_set].sort_values("component")
         scale = np.asarray(model.scaler_scale, dtype=float)
@@ -577,6 +580,14 @@ def _scatter_specs(tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:
                 "cluster_names": [f"{c}: {side_names['cluster_name'].get(c, 'unnamed')}" for c in range(int(model.k))],
                 "title": f"{model.feature_set.capitalize()} features, {described} mixture"}))
     return specs
+
+
+def _scatter_sample(n_points: int) -> np.ndarray:
+    """Positions of the points a scatter draws: all, or a seeded sample of
+    :data:`MAX_SCATTER_POINTS` in their order."""
+    if n_points <= MAX_SCATTER_POINTS:
+        return np.arange(n_points)
+    return np.sort(np.random.default_rng(0).choice(n_points, MAX_SCATTER_POINTS, replace=False))
 
 
 def _criteria_specs(tables: Mapping[str, pd.DataFrame]) -> list[FigureSpec]:

@@ -1,4 +1,4 @@
-"""``songmix run``: the whole pipeline, the built-in demo by default."""
+"""``songmix run``: the pipeline, in this process, with progress on the terminal."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 from songmix.cli.options import add_db_argument, db_path, k_list, whole_number
-from songmix.flows.parameters import MAX_DEMO_GROUPS, MAX_K, MAX_SEEDS, MAX_TRACKS, validate_parameters
+from songmix.flows.parameters import MAX_DEMO_GROUPS, MAX_K, MAX_SEEDS, MAX_TRACKS
 from songmix.sources.schema import FIRST_RELEASE_YEAR, last_release_year
 
 NAME = "run"
-HELP = "run the whole pipeline (the built-in demo catalog by default)"
+HELP = "run the pipeline on a source (the built-in demo catalog by default)"
 
 
 def _names(text: str) -> list[str]:
@@ -51,28 +51,38 @@ def add_model_arguments(parser: argparse.ArgumentParser, feature_sets: tuple[str
                             f"every {feature_set} clustering feature; a wrong name lists them)")
 
 
+def add_fit_arguments(parser: argparse.ArgumentParser, feature_sets: tuple[str, ...]) -> None:
+    """The clustering and output options every way of starting a run shares."""
+    add_model_arguments(parser, feature_sets)
+    parser.add_argument("--no-fit", action="store_true", help="only store the data; do not cluster it")
+    add_db_argument(parser)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="audio cache (default $SONGMIX_DATA_DIR or ~/.cache/songmix)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the report and its plots (default $SONGMIX_OUT_DIR or ./songmix-out)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display (scheduled use)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", choices=("demo", "spotify"), default="demo",
+    parser.add_argument("--source", default="demo", metavar="SOURCE",
                         help="demo: built-in catalog served on loopback (default); spotify: the "
-                        "Spotify Web API with SPOTIPY_CLIENT_ID / SPOTIPY_CLIENT_SECRET")
+                        "Spotify Web API with SPOTIPY_CLIENT_ID / SPOTIPY_CLIENT_SECRET; csv:FILE: "
+                        "a Spotify-schema data set; dir:PATH: your own audio files; run:ID or "
+                        "run:latest: an earlier run's tracks, re-clustered from the warehouse")
+    parser.add_argument("--audio-dir", type=Path, default=None, metavar="DIR",
+                        help="short for --source dir:DIR (compared with DIR/truth.csv if present)")
     parser.add_argument("--year", type=whole_number("--year", FIRST_RELEASE_YEAR, last_release_year()),
                         default=2020, help="release year to search (default 2020)")
     parser.add_argument("--playlist", default=None, metavar="ID_OR_URL",
                         help="with --source spotify: take this playlist's tracks instead of the year search")
     parser.add_argument("--tracks", type=whole_number("--tracks", 1, MAX_TRACKS), default=1000,
-                        help=f"number of tracks (default 1000, at most {MAX_TRACKS})")
-    add_model_arguments(parser, ("spotify", "aubio"))
+                        help=f"number of tracks of demo or spotify (default 1000, at most {MAX_TRACKS})")
+    parser.add_argument("--name", default=None,
+                        help="with csv:FILE, the data set's name; the run's source is csv:NAME "
+                        "(default: the file name)")
     parser.add_argument("--demo-groups", type=whole_number("--demo-groups", 1, MAX_DEMO_GROUPS),
                         default=6, help="genre-like groups in the demo catalog (default 6)")
-    add_db_argument(parser)
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="audio cache (default $SONGMIX_DATA_DIR or ~/.cache/songmix)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for plots (default $SONGMIX_OUT_DIR or ./songmix-out)")
-    parser.add_argument("--quiet", action="store_true", help="no progress display (scheduled use)")
-    parser.add_argument("--audio-dir", type=Path, default=None, metavar="DIR",
-                        help="cluster your own MP3/WAV/FLAC/OGG files under DIR by their Aubio "
-                        "features instead (no Spotify side; compared with DIR/truth.csv if present)")
+    add_fit_arguments(parser, ("spotify", "aubio"))
 
 
 def model_parameters(args: argparse.Namespace, feature_sets: tuple[str, ...]) -> dict:
@@ -87,34 +97,43 @@ def model_parameters(args: argparse.Namespace, feature_sets: tuple[str, ...]) ->
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.audio_dir is not None:
-        from songmix.cli.audio_dir import run_audio_dir
+    source = f"dir:{args.audio_dir}" if args.audio_dir is not None else args.source
+    return run_pipeline(args, ("spotify", "aubio"), source=source, n_tracks=args.tracks,
+                        year=args.year, playlist=args.playlist, dataset=args.name,
+                        demo_groups=args.demo_groups)
 
-        return run_audio_dir(args)
-    from rich.console import Console
 
-    from songmix.cli.progress import TerminalProgress
-    from songmix.flows.pipeline import pipeline
-    from songmix.flows.progress import listening
-    from songmix.flows.settings import default_out_dir, local_run_settings, validate_out_dir
+def run_pipeline(args: argparse.Namespace, feature_sets: tuple[str, ...], *, source: str,
+                 **source_options) -> int:
+    """Check, then run the pipeline in this process with the progress shown on stderr;
+    prints the run's summary. Every process the run starts ends with it, and Ctrl-C or
+    SIGTERM stops it within seconds (:mod:`songmix.flows.lifecycle`)."""
+    from songmix.cli.progress import showing_progress
+    from songmix.flows.lifecycle import ending_with_this_process, stopping_on_signals
+    from songmix.flows.pipeline import pipeline, source_of, validate_run
+    from songmix.flows.settings import default_out_dir, local_run_settings
     from songmix.warehouse.connection import validate_path
 
-    validate_parameters(n_tracks=args.tracks, k=args.k, ks=args.ks, n_seeds=args.seeds,
-                        demo_groups=args.demo_groups, year=args.year)
-    validate_out_dir(args.out or default_out_dir())
-    database = db_path(args)
-    validate_path(database, for_writing=True)
-    parameters = dict(source=args.source, year=args.year, n_tracks=args.tracks,
-                      playlist=args.playlist, **model_parameters(args, ("spotify", "aubio")),
-                      demo_groups=args.demo_groups, db_path=database, data_dir=args.data_dir,
-                      out_dir=args.out)
-    if args.quiet:
-        with local_run_settings():
-            summary = pipeline(**parameters)
-    else:
-        console = Console(stderr=True)
-        console.print(f"songmix: {args.source} source, {args.tracks} tracks → {database}")
-        with TerminalProgress(console) as progress, listening(progress), local_run_settings():
-            summary = pipeline(**parameters)
+    parameters = dict(source=source, **source_options, fit=not args.no_fit,
+                      **model_parameters(args, feature_sets), db_path=db_path(args),
+                      data_dir=args.data_dir, out_dir=args.out)
+    # Checked here, before Prefect starts (seconds): bad input fails at once.
+    validate_run(source_of(parameters), k=args.k, ks=args.ks, n_seeds=args.seeds,
+                 demo_groups=parameters.get("demo_groups", 6), year=parameters.get("year", 2020),
+                 out_dir=args.out or default_out_dir())
+    validate_path(parameters["db_path"], for_writing=True)
+    with (ending_with_this_process(), stopping_on_signals(interrupt=_interrupt_work),
+          showing_progress(quiet=args.quiet, title=f"songmix: {source} → {parameters['db_path']}"),
+          local_run_settings()):
+        summary = pipeline(**parameters)
     print(summary.as_text())
     return 0
+
+
+def _interrupt_work() -> None:
+    """Cut what a stopping run waits on: the database statement and the transfers in flight."""
+    from songmix.sources.http import interrupt_network
+    from songmix.warehouse.connection import interrupt_open_connections
+
+    interrupt_open_connections()
+    interrupt_network()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from pathlib import Path
 
 import pandas as pd
 from prefect import flow
@@ -23,13 +23,14 @@ from songmix.warehouse.drift_reads import (
     previous_completed_runs,
     run_parameters,
 )
+from songmix.warehouse.records import utc_now
 from songmix.warehouse.store import Warehouse
 
 #: Changed tracks listed on the run's page (all of them are stored).
 CHANGED_TRACKS_SHOWN = 50
 #: Run parameters that decide which tracks a run holds; runs differing in one are not compared.
 TRACK_SELECTION = ("year", "n_tracks", "playlist", "demo_groups", "demo_audio_mismatch", "path",
-                   "name", "audio_dir")
+                   "dataset", "audio_dir")
 
 
 @dataclass(frozen=True)
@@ -38,26 +39,28 @@ class DriftReport:
 
     Attributes
     ----------
-    drifts : list of Drift
-        One per feature set both runs fitted (empty when skipped).
+    headlines : list of str
+        One per feature set both runs fitted (empty when skipped); the tracks themselves are
+        in ``run_drift``.
     previous_run_id : str or None
     skipped : str or None
         Why no run was compared (a source's first run, no run with the same track selection).
     """
 
-    drifts: list[Drift] = field(default_factory=list)
+    headlines: list[str] = field(default_factory=list)
     previous_run_id: str | None = None
     skipped: str | None = None
 
     def lines(self) -> list[str]:
         """One line per feature set, or the reason for skipping."""
-        return [d.headline() for d in self.drifts] or [f"skipped: {self.skipped}"]
+        return self.headlines or [f"skipped: {self.skipped}"]
 
 
-@flow(name="measure-drift")
-def drift(warehouse: Warehouse, run_id: str, *, source: str) -> DriftReport:
+@flow(name="measure-drift", flow_run_name="measure-drift")
+def drift(run_id: str, db_path: Path, *, source: str) -> DriftReport:
     """Compare each feature set's chosen clustering with the latest earlier completed run on
     the same source that selected its tracks the same way."""
+    warehouse = Warehouse(db_path)
     previous_run_id, skipped = comparable_previous_run(warehouse, run_id, source=source)
     current = chosen_assignments(warehouse, run_id)
     progress = stage("drift", current["feature_set"].nunique() if previous_run_id else 0)
@@ -83,7 +86,7 @@ def drift(warehouse: Warehouse, run_id: str, *, source: str) -> DriftReport:
                   description=f"Tracks whose cluster changed (first {CHANGED_TRACKS_SHOWN} per "
                   "feature set; all are in run_drift.changed_tracks)")
     progress.finish(f"since {previous_run_id}: " + "; ".join(d.headline() for d in drifts))
-    return DriftReport(drifts, previous_run_id)
+    return DriftReport([d.headline() for d in drifts], previous_run_id)
 
 
 def comparable_previous_run(warehouse: Warehouse, run_id: str, *, source: str) -> tuple[str | None, str | None]:
@@ -131,7 +134,7 @@ def drift_rows(
     run_id: str, previous_run_id: str, drifts: list[Drift], changes: dict[str, list]
 ) -> pd.DataFrame:
     """``run_drift`` rows, one per feature set."""
-    computed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    computed_at = utc_now()
     return pd.DataFrame([{
         "run_id": run_id, "feature_set": d.feature_set, "previous_run_id": previous_run_id,
         "previous_k": d.previous_k, "k": d.k, "n_common": d.n_common, "ari": d.ari,

@@ -1,7 +1,9 @@
-"""Where Aubio extraction chunks run: threads, worker processes, or a Dask cluster.
+"""Where extraction and download chunks run: threads, worker processes, or a Dask cluster.
 
 Extraction is CPU-bound Python and C; in threads it holds the GIL for much of each clip, so
-by default chunks go to a pool of worker processes. The choice is made at the edge:
+by default chunks go to a pool of worker processes. Downloads wait on the network, so they
+run in threads, unless a Dask cluster is chosen: then both go to its workers. The choice is
+made at the edge:
 
 ``SONGMIX_EXECUTOR``      ``processes`` (default), ``threads`` or ``dask``
 ``SONGMIX_WORKERS``       worker processes (or threads) for extraction (default 2)
@@ -23,9 +25,14 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
+from songmix.flows.lifecycle import die_with_parent
+from songmix.sources.http import InterruptibleThreadPoolTaskRunner
+
 EXECUTORS = ("processes", "threads", "dask")
 DEFAULT_EXECUTOR = "processes"
 DEFAULT_WORKERS = 2
+#: Downloads at once in this process (threads).
+DOWNLOAD_THREADS = 4
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -66,6 +73,15 @@ def extraction_task_runner(executor: str, *, max_workers: int) -> TaskRunner:
     raise ValueError(f"executor must be one of {', '.join(EXECUTORS)} (got {executor!r})")
 
 
+def download_task_runner(executor: str) -> TaskRunner:
+    """A fresh task runner for download chunks: ``DOWNLOAD_THREADS`` threads, or the Dask
+    cluster when ``executor`` is ``dask`` (its workers then write into the audio cache, a
+    folder they must share with this process)."""
+    if executor == "dask":
+        return _dask_task_runner(DEFAULT_WORKERS)
+    return InterruptibleThreadPoolTaskRunner(max_workers=DOWNLOAD_THREADS)
+
+
 @contextlib.contextmanager
 def api_for_workers() -> Iterator[None]:
     """Point worker processes at this process's Prefect API while the block runs.
@@ -82,7 +98,9 @@ def api_for_workers() -> Iterator[None]:
 
 
 def single_threaded_worker() -> None:
-    """Worker initializer: one thread for OpenMP/BLAS, set before and after numpy loads."""
+    """Worker initializer: the worker ends when the run's process does, and uses one thread
+    for OpenMP/BLAS (set before and after numpy loads)."""
+    die_with_parent()
     for variable in _THREAD_VARIABLES:
         os.environ[variable] = "1"
     from threadpoolctl import threadpool_limits

@@ -85,16 +85,19 @@ def validate_fit_parameters(
 
 
 def validate_parameters(
-    *, n_tracks: int, k: int | None, ks: list[int], n_seeds: int, demo_groups: int = 6,
+    *, n_tracks: int | None, k: int | None, ks: list[int], n_seeds: int, demo_groups: int = 6,
     year: int | None = None,
 ) -> None:
-    """Refuse parameters no search run can honour, before anything is written.
+    """Refuse parameters no run can honour, before anything is written. ``n_tracks``: the
+    tracks a search lists (None for a data set, a folder or a stored run: their size bounds
+    the run, and k must fit in it when it is fitted).
 
     Raises
     ------
     ValueError
     """
-    check_between("--tracks", n_tracks, 1, MAX_TRACKS)
+    if n_tracks is not None:
+        check_between("--tracks", n_tracks, 1, MAX_TRACKS)
     validate_fit_parameters(k=k, ks=ks, n_seeds=n_seeds, n_samples=n_tracks)
     check_between("--demo-groups", demo_groups, 1, MAX_DEMO_GROUPS)
     if year is not None:

@@ -56,6 +56,7 @@ class StageProgress:
 
     def __init__(self, name: str, total: int) -> None:
         self.name, self.total, self.done = name, total, 0
+        self.summary = ""
         self._artifact_id: UUID | None = None
         if FlowRunContext.get() is not None and total > 0:
             self._artifact_id = create_progress_artifact(
@@ -75,15 +76,20 @@ class StageProgress:
             listener.stage_advanced(self.name, self.done, self.total)
 
     def finish(self, summary: str) -> None:
-        try:
-            logger = get_run_logger()
-        except MissingContextError:
-            logger = logging.getLogger("songmix")
-        logger.info("%s: %s", self.name, summary)
+        self.summary = summary
+        run_logger().info("%s: %s", self.name, summary)
         publish_table(f"{artifact_key(self.name)}-summary", summary_counts(summary),
                       description=f"{self.name}: {summary}")
         for listener in list(_listeners):
             listener.stage_finished(self.name, summary)
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The current Prefect run's logger (its log in the UI), or ``songmix``'s outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("songmix")
 
 
 def artifact_key(name: str) -> str:

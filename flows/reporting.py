@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from prefect import flow
 from prefect.artifacts import create_table_artifact
@@ -18,28 +19,35 @@ from songmix.analysis.report import (
     build_report,
     figure_specs,
 )
+from songmix.audio.folder import TRACK_ID_PREFIX
 from songmix.flows.drift import DriftReport
 from songmix.flows.progress import publish_report, stage
+from songmix.tasks.audio import measure_plain_aubio_tempo
 from songmix.tasks.compare import (
     NOTEBOOK_K,
     Agreement,
     FeatureMeasures,
     describe_clusters,
-    fit_notebook_model,
     measure_agreement,
     measure_agreement_across_k,
     measure_extractor_accuracy,
     measure_feature_agreement,
+    notebook_labels,
     render_plots,
 )
-from songmix.tasks.modeling import MixtureFits
 from songmix.warehouse import records
 from songmix.warehouse.drift_reads import run_source
+from songmix.warehouse.source_reads import rejection_reasons
 from songmix.warehouse.report_reads import report_tables
-from songmix.warehouse.store import Warehouse
+from songmix.warehouse.store import StoredClustering, Warehouse, stored_clusterings
 
-#: Resamples for intervals and permutations for the null of every agreement measure.
+#: Resamples for intervals and permutations for the null of every agreement measure ...
 AGREEMENT_RESAMPLES = 1000
+#: ... up to this many tracks; beyond, fewer (down to MIN_RESAMPLES), so a data set's
+#: comparison costs about what 10 000 tracks' does: each resample's AMI grows with the tracks,
+#: while the interval it estimates narrows.
+RESAMPLED_TRACKS = 10_000
+MIN_RESAMPLES = 200
 #: Resamples for the interval of each (comparison, k) of the agreement-vs-k curve: a band on
 #: a plot, and 27 comparisons at k = 2..10, so fewer than for the headline comparison.
 ACROSS_K_RESAMPLES = 100
@@ -105,56 +113,69 @@ class RunSummary:
         return "\n".join(lines)
 
 
-@flow(name="compare-clusterings")
-def compare(
-    warehouse: Warehouse,
-    run_id: str,
-    track_ids: list[str],
-    fits: dict[str, MixtureFits],
-) -> RunSummary:
-    """Agreement of the two clusterings (and of each, and of the seed notebook's model, with
-    the other and the truth), matched clusters with names, agreement across k, feature
-    agreement and extractor accuracy; stored per run (the report draws them)."""
+@flow(name="compare-clusterings", flow_run_name="compare-clusterings")
+def compare(run_id: str, db_path: Path) -> RunSummary:
+    """Agreement of the run's clusterings with each other and with its truth (and of the seed
+    notebook's model with both), matched clusters with names, agreement across k, feature
+    agreement and extractor accuracy; stored per run (the report draws them).
+
+    Every comparison the run's data allows is made: Spotify vs Aubio needs both clusterings;
+    a truth (the demo's groups, a folder's truth.csv, a data set's genres) is compared on the
+    tracks it labels.
+    """
+    warehouse = Warehouse(db_path)
     progress = stage("comparison", 5)
     fitted_ids = warehouse.fitted_track_ids(run_id)
-    features = {"spotify": warehouse.spotify_feature_frame(track_ids),
-                "aubio": warehouse.aubio_feature_frame(track_ids)}
-    fitted_spotify = features["spotify"].loc[fitted_ids]
-    truth = warehouse.truth_frame(fitted_ids)
-    labels = {name: fit.labels() for name, fit in fits.items()}
-    if len(truth) == len(fitted_ids) and fitted_ids:
-        labels["truth"] = truth.loc[fitted_ids, "group_id"].to_numpy()
-    # Only the demo catalog stores a ground truth with its tracks.
-    notes = ([DEMO_AUDIO_CAVEAT] if not truth.empty else []) + list(
-        _missing_track_notes(track_ids, features, fitted_ids))
-    if len(fitted_ids) >= 2 * NOTEBOOK_K:
+    features = {"spotify": warehouse.spotify_feature_frame(run_id),
+                "aubio": warehouse.aubio_feature_frame(run_id)}
+    clusterings = stored_clusterings(warehouse, run_id, fitted_ids)
+    truth = warehouse.truth_frame(run_id)
+    labels = {name: clustering.labels for name, clustering in clusterings.items()}
+    fitted_spotify = features["spotify"].reindex(fitted_ids) if "spotify" in clusterings else None
+    truth_codes = _truth_codes(truth, fitted_ids)
+    if truth_codes is not None:
+        labels["truth"] = truth_codes
+    # The demo's audio is rendered from its own features: say so wherever its agreement shows.
+    notes = (([DEMO_AUDIO_CAVEAT] if run_source(warehouse, run_id) == "demo" else [])
+             + _rejection_notes(warehouse, run_id)
+             + _missing_track_notes(len(truth), features, clusterings, fitted_ids))
+    both = {"spotify", "aubio"} <= set(clusterings)
+    # The seed notebook's model is a reference for the question Spotify vs Aubio only.
+    if both and len(fitted_ids) >= 2 * NOTEBOOK_K:
         try:
-            labels["notebook_k2"] = fit_notebook_model(fitted_spotify, n_seeds=NOTEBOOK_SEEDS,
-                                                       random_state=0)
+            labels["notebook_k2"] = notebook_labels(fitted_spotify, n_seeds=NOTEBOOK_SEEDS,
+                                                    random_state=0)
         except ValueError as error:
             notes.append(f"the notebook's k=2 model could not be fitted: {error}")
     pairs = [(a, b) for a, b in COMPARISONS if a in labels and b in labels]
-    agreements = [measure_agreement(a, labels[a], b, labels[b], n_resamples=AGREEMENT_RESAMPLES,
-                                    random_state=0) for a, b in pairs]
+    if not pairs:
+        notes.append("nothing to compare the clustering with: no second feature set and no truth "
+                     "(a data set's genre column, a folder's truth.csv)")
+    # A truth is compared on the tracks it labels.
+    rows = {pair: labels["truth"] >= 0 if "truth" in pair else slice(None) for pair in pairs}
+    agreements = [measure_agreement(a, labels[a][rows[a, b]], b, labels[b][rows[a, b]],
+                                    n_resamples=resamples_for(len(fitted_ids)), random_state=0)
+                  for a, b in pairs]
     progress.advance()
-    profiles = [describe_clusters(a, labels[a.left_set], labels[a.right_set], fitted_spotify)
-                for a in agreements]
+    profiles = ([describe_clusters(agreement, labels[a][rows[a, b]], labels[b][rows[a, b]],
+                                   fitted_spotify[rows[a, b]])
+                 for agreement, (a, b) in zip(agreements, pairs, strict=True)]
+                if fitted_spotify is not None else None)
     progress.advance()
     across_k = (measure_agreement_across_k(
-        {k: fits["spotify"].labels(k) for k in fits["spotify"].models},
-        {k: fits["aubio"].labels(k) for k in fits["aubio"].models},
-        labels.get("truth"), n_resamples=ACROSS_K_RESAMPLES)
-        if {"spotify", "aubio"} <= set(fits) else None)
+        clusterings["spotify"].labels_by_k, clusterings["aubio"].labels_by_k,
+        truth_codes if truth_codes is not None and (truth_codes >= 0).all() else None,
+        n_resamples=ACROSS_K_RESAMPLES) if both else None)
     progress.advance()
     feature_measures = (measure_feature_agreement(features["spotify"], features["aubio"])
-                        if len(fitted_ids) >= 10 else None)
+                        if both and len(fitted_ids) >= 10 else None)
     progress.advance()
-    accuracy = measure_extractor_accuracy(features["aubio"], truth) if not truth.empty else {}
+    accuracy = _extractor_accuracy(features["aubio"], truth)
     progress.advance()
     warehouse.write(_comparison_tables(run_id, agreements, profiles, across_k, feature_measures,
                                        accuracy))
-    summary = fitted_summary(
-        warehouse, run_id, fits, len(fitted_ids),
+    summary = stored_summary(
+        warehouse, run_id, clusterings, len(fitted_ids),
         agreement={f"{a.left_set} vs {a.right_set}": a.uncertainty.to_frame() for a in agreements},
         extractor_accuracy={m: v for m, v in accuracy.items() if m != "n_tracks"},
         notes=tuple(dict.fromkeys([*notes, *(n for a in agreements for n in a.uncertainty.notes)])))
@@ -163,43 +184,81 @@ def compare(
     return summary
 
 
-def fitted_summary(warehouse: Warehouse, run_id: str, fits: dict[str, MixtureFits], n_tracks: int,
-                   **found) -> RunSummary:
-    """The summary of a run's chosen models, with what its comparison ``found``."""
+def stored_summary(warehouse: Warehouse, run_id: str, clusterings: dict[str, StoredClustering],
+                   n_tracks: int, **found) -> RunSummary:
+    """The summary of a run's chosen models as stored, with what its comparison ``found``."""
     return RunSummary(
         run_id=run_id, source=run_source(warehouse, run_id), n_tracks=n_tracks,
-        chosen_k={name: fit.chosen_k for name, fit in fits.items()},
-        covariance_type={name: fit.covariance_type for name, fit in fits.items()},
-        warnings={name: fit.warnings for name, fit in fits.items() if fit.warnings}, **found)
+        chosen_k={name: c.chosen_k for name, c in clusterings.items()},
+        covariance_type={name: c.covariance_type for name, c in clusterings.items()},
+        warnings={name: c.warnings for name, c in clusterings.items() if c.warnings}, **found)
+
+
+def resamples_for(n_tracks: int) -> int:
+    """Resamples (and permutations) of an agreement measured on ``n_tracks`` tracks."""
+    return max(MIN_RESAMPLES, min(AGREEMENT_RESAMPLES, AGREEMENT_RESAMPLES * RESAMPLED_TRACKS // max(n_tracks, 1)))
+
+
+def _truth_codes(truth: pd.DataFrame, fitted_ids: list[str]) -> np.ndarray | None:
+    """The truth's group of each fitted track as a code (-1 where unknown), or None when
+    fewer than two tracks have one."""
+    groups = truth["group_name"].reindex(fitted_ids)
+    if groups.notna().sum() < 2:
+        return None
+    return pd.factorize(groups)[0]
+
+
+def _extractor_accuracy(aubio: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """Tempo Acc1/Acc2 and key score over the tracks whose truth has tempo, key and mode;
+    for a user's own files, plain aubio's tempo beside them (the demo's synthesised audio
+    says nothing about it)."""
+    complete = truth.dropna(subset=["tempo", "key", "mode"])
+    measured = complete.index.intersection(aubio.index)
+    if measured.empty:
+        return {}
+    files = {track_id: track_id.removeprefix(TRACK_ID_PREFIX) for track_id in measured
+             if track_id.startswith(TRACK_ID_PREFIX)}
+    plain_aubio = pd.Series(measure_plain_aubio_tempo(files), dtype=float) if files else None
+    return measure_extractor_accuracy(aubio, complete[["tempo", "key", "mode"]], plain_aubio)
+
+
+def _rejection_notes(warehouse: Warehouse, run_id: str) -> list[str]:
+    """The rows of an imported file the run left out, and why most often."""
+    n_rejected, reasons = rejection_reasons(warehouse, run_id)
+    if not n_rejected:
+        return []
+    return [f"{n_rejected} rows of the file were rejected (every reason is in the rejected_rows "
+            "table); most often: " + ", ".join(f"{count} x {reason}" for reason, count in reasons.items())]
 
 
 def _missing_track_notes(
-    track_ids: list[str], features: dict[str, pd.DataFrame], fitted_ids: list[str]
+    n_run_tracks: int, features: dict[str, pd.DataFrame], clusterings: dict, fitted_ids: list[str]
 ) -> list[str]:
     """Plain counts of the run's tracks the comparison could not use (the report lists them)."""
-    notes = [f"{n} of {len(track_ids)} tracks have no {name} features" for name, frame in features.items()
-             if (n := len(set(track_ids) - set(frame.index)))]
-    if len(fitted_ids) < len(track_ids):
-        notes.append(f"{len(track_ids) - len(fitted_ids)} of {len(track_ids)} tracks lack one "
-                     f"feature set and are left out of the comparison (songmix report lists them)")
+    notes = [f"{n} of {n_run_tracks} tracks have no {name} features" for name, frame in features.items()
+             if name in clusterings and (n := n_run_tracks - len(frame))]
+    if len(fitted_ids) < n_run_tracks:
+        notes.append(f"{n_run_tracks - len(fitted_ids)} of {n_run_tracks} tracks are left out of "
+                     "the clustering (songmix report lists them)")
     return notes
 
 
 def _comparison_tables(
     run_id: str,
     agreements: list[Agreement],
-    profiles: list[pd.DataFrame],
+    profiles: list[pd.DataFrame] | None,
     across_k: pd.DataFrame | None,
     feature_measures: FeatureMeasures | None,
     accuracy: dict[str, float],
 ) -> dict[str, pd.DataFrame]:
     """Every mart row of the comparison stage, by table, ready for one write."""
     parts: dict[str, list[pd.DataFrame]] = {}
-    for agreement, profile in zip(agreements, profiles, strict=True):
-        for rows in (records.agreement_rows(run_id, agreement),
-                     records.cluster_pair_rows(run_id, agreement, profile)):
-            for name, frame in rows.items():
-                parts.setdefault(name, []).append(frame)
+    for number, agreement in enumerate(agreements):
+        rows = records.agreement_rows(run_id, agreement)
+        if profiles is not None:
+            rows |= records.cluster_pair_rows(run_id, agreement, profiles[number])
+        for name, frame in rows.items():
+            parts.setdefault(name, []).append(frame)
     tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
     if across_k is not None and not across_k.empty:
         tables["agreement_by_k"] = records.agreement_by_k_rows(run_id, across_k)

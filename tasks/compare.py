@@ -17,7 +17,7 @@ from songmix.analysis.features import DirectAgreement, FeatureAgreement, direct_
 from songmix.analysis.report import PLOTTERS
 from songmix.audio.accuracy import extractor_accuracy
 from songmix.audio.features import AUBIO_CLUSTER_FEATURES
-from songmix.em import fit_gmm, predict
+from songmix.em import GaussianMixtureModel, fit_gmm, predict
 from songmix.sources.schema import SPOTIFY_CLUSTER_FEATURES
 
 
@@ -71,22 +71,31 @@ def describe_clusters(
         name_b=agreement.right_set)
 
 
-@task(name="fit-notebook-model", cache_policy=INPUTS + TASK_SOURCE)
-def fit_notebook_model(spotify: pd.DataFrame, *, n_seeds: int, random_state: int) -> np.ndarray:
-    """Labels of the seed notebook's model: k=2 EM on acousticness and energy only.
+# Keyed on the two columns as an array (a frame would hash its index of track ids too); the
+# result is the model, not a label per track.
+@task(name="fit-notebook-model", task_run_name="fit-notebook-model",
+      cache_policy=INPUTS + TASK_SOURCE)
+def fit_notebook_model(features: np.ndarray, *, n_seeds: int, random_state: int) -> GaussianMixtureModel:
+    """The seed notebook's model: k=2 EM on acousticness and energy
+    (``features``: those two columns, in :data:`NOTEBOOK_FEATURES` order).
 
     Raises
     ------
     ValueError
         The two columns cannot be fitted (too few tracks, a constant column).
     """
-    matrix = spotify[list(NOTEBOOK_FEATURES)].to_numpy(dtype=float)
-    model = fit_gmm(matrix, NOTEBOOK_K, n_init=n_seeds, random_state=random_state,
-                    standardize=True, feature_names=list(NOTEBOOK_FEATURES))
-    return predict(model, matrix)
+    return fit_gmm(features, NOTEBOOK_K, n_init=n_seeds, random_state=random_state,
+                   standardize=True, feature_names=list(NOTEBOOK_FEATURES))
 
 
-@task(name="measure-agreement-across-k", cache_policy=INPUTS + TASK_SOURCE)
+def notebook_labels(spotify: pd.DataFrame, *, n_seeds: int, random_state: int) -> np.ndarray:
+    """Each track's cluster under the seed notebook's model fitted on ``spotify``'s tracks."""
+    features = spotify[list(NOTEBOOK_FEATURES)].to_numpy(dtype=float)
+    return predict(fit_notebook_model(features, n_seeds=n_seeds, random_state=random_state), features)
+
+
+@task(name="measure-agreement-across-k", task_run_name="measure-agreement-across-k",
+      cache_policy=INPUTS + TASK_SOURCE)
 def measure_agreement_across_k(
     spotify_labels: dict[int, np.ndarray], aubio_labels: dict[int, np.ndarray],
     truth: np.ndarray | None, *, n_resamples: int,
@@ -105,7 +114,8 @@ class FeatureMeasures:
     direct: DirectAgreement
 
 
-@task(name="measure-feature-agreement", cache_policy=INPUTS + TASK_SOURCE)
+@task(name="measure-feature-agreement", task_run_name="measure-feature-agreement",
+      cache_policy=INPUTS + TASK_SOURCE)
 def measure_feature_agreement(spotify: pd.DataFrame, aubio: pd.DataFrame) -> FeatureMeasures:
     """Cross-validated R² of each Spotify feature from Aubio's, and direct agreement of the
     features both measure (tempo, key, mode, loudness)."""
@@ -115,7 +125,8 @@ def measure_feature_agreement(spotify: pd.DataFrame, aubio: pd.DataFrame) -> Fea
     )
 
 
-@task(name="measure-extractor-accuracy", cache_policy=INPUTS + TASK_SOURCE)
+@task(name="measure-extractor-accuracy", task_run_name="measure-extractor-accuracy",
+      cache_policy=INPUTS + TASK_SOURCE)
 def measure_extractor_accuracy(
     aubio: pd.DataFrame, truth: pd.DataFrame, plain_aubio: pd.Series | None = None
 ) -> dict[str, float]:
@@ -156,7 +167,8 @@ def _figures_key(context, parameters: dict) -> str:
 # Cached on what the figures draw, compared by content: pickling the results they come from
 # (the INPUTS policy) gives different bytes for a fit computed now and the same fit read back
 # from the cache, so a rerun would draw everything again.
-@task(name="render-plots", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_figures_key))
+@task(name="render-plots", task_run_name="render-plots",
+      cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_figures_key))
 def render_plots(figures: dict[str, tuple[str, dict]]) -> dict[str, bytes]:
     """PNG bytes of each figure, by name, from ``(plot function name, arguments)`` as
     :func:`songmix.analysis.report.figure_specs` assembles them. A rerun on the same results

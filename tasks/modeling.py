@@ -21,6 +21,7 @@ from songmix.em import (
 )
 from songmix.tasks.options import ModelOptions
 
+
 @dataclass(frozen=True)
 class MixtureFits:
     """The model selection of one feature set, and its chosen covariance type at every k.
@@ -34,8 +35,6 @@ class MixtureFits:
     models : dict[int, GaussianMixtureModel]
         Best model of the chosen covariance type per k that could be fitted; each carries
         the scaler that standardized its input and applies it to raw features.
-    probabilities : dict[int, ndarray of shape (n_samples, k)]
-        Membership probabilities of the fitted samples under each k's model.
     stability : dict[int, ndarray of shape (n_seeds,)]
         ARI of each seed's clustering with the best seed's (NaN for failed seeds).
     chosen_k : int
@@ -50,7 +49,6 @@ class MixtureFits:
     feature_set: str
     selection: ModelSelection
     models: dict[int, GaussianMixtureModel]
-    probabilities: dict[int, np.ndarray]
     stability: dict[int, np.ndarray]
     chosen_k: int
     warnings: tuple[str, ...] = ()
@@ -64,19 +62,24 @@ class MixtureFits:
     def scaler(self) -> Scaler:
         return self.models[self.chosen_k].scaler
 
-    def labels(self, k: int | None = None) -> np.ndarray:
-        """Most probable component of every fitted sample under k's model (default chosen k)."""
-        return self.probabilities[self.chosen_k if k is None else k].argmax(axis=1)
+    def probabilities(self, features: np.ndarray) -> dict[int, np.ndarray]:
+        """Membership probabilities, ``(n_samples, k)`` per k, of the raw ``features`` (on
+        every core: see :func:`fit_mixtures`)."""
+        return {k: predict_proba(model, features, n_jobs=-1) for k, model in self.models.items()}
 
 
+# Keyed on a digest of the matrix, not the matrix (hashing a million rows per run costs more
+# than the digest); the result holds parameters only, never a row per sample.
 @task(name="fit-mixtures", task_run_name="fit-mixtures[{feature_set}]",
-      cache_policy=INPUTS + TASK_SOURCE)
+      cache_policy=(INPUTS - "features") + TASK_SOURCE)
 def fit_mixtures(
-    feature_set: str, features: np.ndarray, feature_names: list[str], options: ModelOptions
+    feature_set: str, features: np.ndarray, data_sha256: str, feature_names: list[str],
+    options: ModelOptions,
 ) -> MixtureFits:
     """Every (covariance type, k) pair of ``options`` the tracks support, over its seeds, on
-    standardized ``features`` (columns ``feature_names``); the pair with the lowest BIC is
-    chosen, or the best covariance type at the user's k.
+    standardized ``features`` (columns ``feature_names``; ``data_sha256``: their digest,
+    :func:`songmix.warehouse.records.data_sha256`); the pair with the lowest BIC is chosen, or
+    the best covariance type at the user's k.
 
     Raises
     ------
@@ -96,7 +99,6 @@ def fit_mixtures(
         feature_set=feature_set,
         selection=selection,
         models=models,
-        probabilities={k: predict_proba(model, features, n_jobs=-1) for k, model in models.items()},
         stability={k: seed_stability(model, features, n_jobs=-1) for k, model in models.items()},
         chosen_k=selection.chosen_k,
         warnings=tuple(selection_warnings(selection)),

@@ -43,22 +43,21 @@ NETWORK_RETRIES = dict(
 _CLIENT_LOCK = threading.Lock()
 
 
-def _client(endpoints: SpotifyEndpoints, source_name: str) -> spotipy.Spotify:
+def _client(endpoints: SpotifyEndpoints, credentials: str) -> spotipy.Spotify:
     """One client per process and endpoints, shared by the task threads."""
     # Without the lock, the first tasks (4 threads) would each build a client and ask for a
     # token of their own.
     with _CLIENT_LOCK:
-        return _authorized_client(endpoints, source_name)
+        return _authorized_client(endpoints, credentials)
 
 
 @functools.lru_cache(maxsize=4)
-def _authorized_client(endpoints: SpotifyEndpoints, source_name: str) -> spotipy.Spotify:
-    """A client holding its token; credentials are resolved here, never passed."""
-    if source_name == "demo":
-        credentials = SpotifyCredentials(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
-    else:
-        credentials = load_spotify_credentials()
-    client = make_spotify_client(endpoints, credentials)
+def _authorized_client(endpoints: SpotifyEndpoints, credentials: str) -> spotipy.Spotify:
+    """A client holding its token. ``credentials`` says whose: ``"demo"`` (the demo
+    service's fixed client) or ``"spotify"``, resolved here, never passed."""
+    resolved = (SpotifyCredentials(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET) if credentials == "demo"
+                else load_spotify_credentials())
+    client = make_spotify_client(endpoints, resolved)
     client.auth_manager.get_access_token(as_dict=False)
     return client
 
@@ -73,10 +72,10 @@ def _authorized_client(endpoints: SpotifyEndpoints, source_name: str) -> spotipy
     **NETWORK_RETRIES,
 )
 def fetch_search_pages(
-    endpoints: SpotifyEndpoints, source_name: str, query: str, offsets: list[int], chunk: str
+    endpoints: SpotifyEndpoints, credentials: str, query: str, offsets: list[int], chunk: str
 ) -> list[dict]:
     """Fetch search pages of 10 tracks at ``offsets``; returns raw pages with their offset."""
-    client = _client(endpoints, source_name)
+    client = _client(endpoints, credentials)
     return [
         {"query": query, "offset": offset, "fetched_at": utc_now(),
          "page": fetch_search_page(client, query, offset=offset)}
@@ -91,14 +90,14 @@ def fetch_search_pages(
     cache_policy=NO_CACHE,
     **NETWORK_RETRIES,
 )
-def fetch_playlist(endpoints: SpotifyEndpoints, source_name: str, playlist_id: str) -> list[dict]:
+def fetch_playlist(endpoints: SpotifyEndpoints, credentials: str, playlist_id: str) -> list[dict]:
     """Every track of a playlist, as one raw page shaped like a search page.
 
     Returns ``[{"query": "playlist:<id>", "offset": 0, "fetched_at", "page": {"tracks":
     {"items": [...]}}}]``, the shape of :func:`fetch_search_pages`, so playlists and
     searches are stored, reused and parsed alike.
     """
-    tracks = fetch_playlist_tracks(_client(endpoints, source_name), playlist_id)
+    tracks = fetch_playlist_tracks(_client(endpoints, credentials), playlist_id)
     return [{"query": f"playlist:{playlist_id}", "offset": 0, "fetched_at": utc_now(),
              "page": {"tracks": {"items": tracks, "next": None, "total": len(tracks)}}}]
 
@@ -120,7 +119,7 @@ class FeatureBatch:
 )
 def fetch_audio_features_batch(
     endpoints: SpotifyEndpoints,
-    source_name: str,
+    credentials: str,
     source_key: str,
     track_ids: list[str],
     chunk: str,
@@ -130,8 +129,8 @@ def fetch_audio_features_batch(
     Spotify answers 403 to apps created after 2024-11-27; then the keyless ReccoBeats
     endpoint is asked instead, 40 ids a request. ``source_key`` only keys the cache.
     """
-    client = _client(endpoints, source_name)
-    provider = "demo" if source_name == "demo" else "spotify"
+    client = _client(endpoints, credentials)
+    provider = "demo" if credentials == "demo" else "spotify"
     try:
         answered = dict(zip(track_ids, fetch_audio_features(client, track_ids)))
     except AudioFeaturesForbidden:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -34,6 +35,14 @@ _READER_SETTINGS = {
 #: How long an opener waits for another process's lock before giving up.
 DEFAULT_LOCK_TIMEOUT_S = 10.0
 _LOCK_RETRY_INTERVAL_S = 0.05
+#: A run's writer waits this long for readers (``songmix sql``, ``duckdb -readonly``) to let
+#: go of the file: a query never makes a run fail, it only pauses it (and says so).
+WRITER_LOCK_TIMEOUT_S = 1800.0
+#: How often a long wait for the file is reported.
+WAIT_REPORT_INTERVAL_S = 10.0
+#: Connections open in this process, so a stop signal can interrupt what they run.
+_open_connections: set[duckdb.DuckDBPyConnection] = set()
+_open_lock = threading.Lock()
 
 
 class WarehouseError(Exception):
@@ -106,8 +115,10 @@ def connect(
     read_only: bool,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     writable_folder: Path | None = None,
+    waiting: Callable[[float], None] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open ``path``, waiting up to ``lock_timeout_s`` for another process's lock.
+    """Open ``path``, waiting up to ``lock_timeout_s`` for another process's lock;
+    ``waiting(seconds)`` is told every :data:`WAIT_REPORT_INTERVAL_S` of a wait.
 
     A read-only connection is locked down (see ``_READER_SETTINGS`` and ``_lock_down``): it
     reaches no file but the warehouse, except files under ``writable_folder`` when one is
@@ -118,7 +129,8 @@ def connect(
     # An export's folder is allowed before external access goes (DuckDB's order for these).
     config = (_READER_SETTINGS | {"enable_external_access": writable_folder is not None}
               if read_only else {})
-    deadline = time.monotonic() + lock_timeout_s
+    started = time.monotonic()
+    deadline, next_report = started + lock_timeout_s, started + WAIT_REPORT_INTERVAL_S
     while True:
         try:
             connection = duckdb.connect(str(path), read_only=read_only, config=config)
@@ -134,14 +146,21 @@ def connect(
                     f"cannot open {path}: {error}; the file is left as it is — restore it from "
                     "a backup or pass a new --db"
                 ) from None
+            if waiting is not None and time.monotonic() >= next_report:
+                waiting(time.monotonic() - started)
+                next_report += WAIT_REPORT_INTERVAL_S
             time.sleep(_LOCK_RETRY_INTERVAL_S)
         except duckdb.Error as error:
             raise WarehouseError(f"cannot open {path} as a DuckDB warehouse: {error}") from None
+    with _open_lock:
+        _open_connections.add(connection)
     try:
         if read_only:
             _lock_down(connection, writable_folder)
         yield connection
     finally:
+        with _open_lock:
+            _open_connections.discard(connection)
         connection.close()
 
 
@@ -174,6 +193,16 @@ def _lock_down(connection: duckdb.DuckDBPyConnection, writable_folder: Path | No
         connection.execute("SET allowed_directories = ?", [[f"{Path(writable_folder).resolve()}/"]])
         connection.execute("SET enable_external_access = false")
     connection.execute("SET lock_configuration = true")
+
+
+def interrupt_open_connections() -> None:
+    """Interrupt the statement every open connection of this process runs (it raises in the
+    thread waiting for it, and its transaction rolls back). Safe from any thread."""
+    with _open_lock:
+        connections = list(_open_connections)
+    for connection in connections:
+        with contextlib.suppress(duckdb.Error):
+            connection.interrupt()
 
 
 def _applied_versions(connection: duckdb.DuckDBPyConnection) -> set[int]:

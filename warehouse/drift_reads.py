@@ -65,15 +65,6 @@ def run_source(warehouse: Warehouse, run_id: str) -> str:
     return found[0]
 
 
-def run_track_ids(warehouse: Warehouse, run_id: str) -> list[str]:
-    """The tracks ``run_id`` worked on, in search order."""
-    with warehouse.reading() as connection:
-        found = connection.execute(
-            "SELECT track_id FROM run_tracks WHERE run_id = ? ORDER BY position", [run_id]
-        ).fetchall()
-    return [track_id for (track_id,) in found]
-
-
 def chosen_assignments(warehouse: Warehouse, run_id: str) -> pd.DataFrame:
     """Each track's cluster under the k the run chose, per feature set.
 
@@ -89,4 +80,3 @@ def chosen_assignments(warehouse: Warehouse, run_id: str) -> pd.DataFrame:
             "WHERE a.run_id = ? AND m.chosen ORDER BY a.feature_set, a.track_id",
             [run_id],
         ).df()
-

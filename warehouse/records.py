@@ -19,6 +19,10 @@ import pyarrow as pa
 from songmix.em import Scaler, aic, bic, full_covariances, mixture_from_parameters
 from songmix.sources.schema import SPOTIFY_FEATURE_COLUMNS
 
+#: Columns of the ``tracks`` table a source may fill.
+TRACK_COLUMNS = ("track_id", "name", "artists", "album", "release_date", "year", "duration_ms",
+                 "isrc", "preview_url")
+
 
 def utc_now() -> datetime:
     """Now, as the naive UTC timestamp every warehouse TIMESTAMP column holds."""
@@ -37,22 +41,18 @@ def search_page_rows(run_id: str, pages: Iterable[Mapping]) -> pd.DataFrame:
     )
 
 
-def track_rows(run_id: str, tracks: Sequence[Mapping]) -> dict[str, pd.DataFrame]:
-    """``tracks`` and ``run_tracks`` rows from parsed track dicts, in search order."""
-    columns = ["track_id", "name", "artists", "album", "release_date", "year", "duration_ms",
-               "isrc", "preview_url"]
-    staged = pd.DataFrame([{c: t.get(c) for c in columns} for t in tracks], columns=columns)
-    staged["run_id"] = run_id
-    membership = pd.DataFrame(
-        {"run_id": run_id, "track_id": staged["track_id"], "position": np.arange(len(staged))}
-    )
+def track_rows(run_id: str, tracks: pd.DataFrame, *, first_position: int = 0) -> dict[str, pd.DataFrame]:
+    """``tracks`` and ``run_tracks`` rows of a run's tracks, in the run's order.
+
+    ``tracks`` holds some of :data:`TRACK_COLUMNS` (the others are stored as NULL);
+    ``first_position`` is the run position of its first row, for tracks listed in batches.
+    """
+    staged = tracks.reindex(columns=list(TRACK_COLUMNS)).reset_index(drop=True).assign(run_id=run_id)
+    # A column the source lacks is all missing: typed as nothing, it is stored as NULL.
+    staged = staged.astype({column: object for column in TRACK_COLUMNS if staged[column].isna().all()})
+    membership = pd.DataFrame({"run_id": run_id, "track_id": staged["track_id"],
+                               "position": np.arange(first_position, first_position + len(staged))})
     return {"tracks": staged, "run_tracks": membership}
-
-
-def truth_rows(run_id: str, truth: pd.DataFrame) -> pd.DataFrame:
-    """``demo_truth`` rows from the demo catalog's truth frame indexed by track_id."""
-    rows = truth.reset_index().rename(columns={"group": "group_id"})
-    return rows[["track_id", "group_id", "group_name", "tempo", "key", "mode"]].assign(run_id=run_id)
 
 
 def spotify_feature_rows(
@@ -89,14 +89,15 @@ def data_sha256(features: np.ndarray, track_ids: Sequence[str]) -> str:
 
 
 def mixture_rows(
-    run_id: str, fits, features: np.ndarray, track_ids: Sequence[str],
-    feature_versions: Iterable[str] = (),
+    run_id: str, fits, probabilities: Mapping[int, np.ndarray], features: np.ndarray,
+    track_ids: Sequence[str], feature_versions: Iterable[str] = (),
 ) -> dict[str, pd.DataFrame]:
     """``model_selection`` rows for every (covariance type, k) pair of one feature set's
     :class:`MixtureFits`; ``gmm_fits``, ``gmm_models``, ``gmm_components``,
     ``gmm_assignments`` and ``seed_stability`` rows for every k of its chosen covariance type;
-    ``gmm_memberships`` for its chosen k. ``feature_versions``: the extractor version of each
-    fitted row, for Aubio features (``gmm_models.feature_version``)."""
+    ``gmm_memberships`` for its chosen k. ``probabilities``: each k's membership probabilities of ``features``, rows in ``track_ids``
+    order; ``feature_versions``: the extractor version
+    of each fitted row, for Aubio features (``gmm_models.feature_version``)."""
     sha = data_sha256(features, track_ids)
     feature_version = ", ".join(sorted(set(feature_versions))) or None
     n = len(track_ids)
@@ -121,7 +122,6 @@ def mixture_rows(
             "features": list(model.feature_names), "scaler_mean": scaler.mean.tolist(),
             "scaler_scale": scaler.scale.tolist(), "log_likelihood": model.log_likelihood,
             "bic": model.bic(features), "aic": model.aic(features), "n_samples": n,
-            "track_ids": list(track_ids),
             "warnings": list(fits.warnings) if k == fits.chosen_k else None,
             "feature_version": feature_version, "log_density_p01": fits.log_density_p01[k],
         })
@@ -133,17 +133,17 @@ def mixture_rows(
             "mean_original": means_original[component].tolist(),
             "covariance": covariances[component].ravel().tolist(),
         } for component in range(k)]
-        assignment_rows.append(assignment_table(key, track_ids, fits.probabilities[k]))
+        assignment_rows.append(assignment_table(key, track_ids, probabilities[k]))
     chosen_key = {"run_id": run_id, "feature_set": fits.feature_set, "k": fits.chosen_k}
     selection = pd.DataFrame(fits.selection.candidates()).assign(
         run_id=run_id, feature_set=fits.feature_set, n_samples=n, prior=fits.selection.prior is not None)
     return {
         "model_selection": selection,
         "gmm_fits": pd.DataFrame(fit_rows),
-        "gmm_models": pd.DataFrame(model_rows),
+        "gmm_models": _with_track_ids(pd.DataFrame(model_rows), track_ids),
         "gmm_components": pd.DataFrame(component_rows),
         "gmm_assignments": pa.concat_tables(assignment_rows),
-        "gmm_memberships": membership_table(chosen_key, track_ids, fits.probabilities[fits.chosen_k]),
+        "gmm_memberships": membership_table(chosen_key, track_ids, probabilities[fits.chosen_k]),
         "seed_stability": pd.DataFrame(stability_rows),
     }
 
@@ -173,6 +173,15 @@ def stored_model(components: pd.DataFrame):
         np.stack(components["mean"].map(np.asarray)),
         np.stack(components["covariance"].map(lambda flat: np.asarray(flat, dtype=float).reshape(d, d))),
         scaler=scaler)
+
+
+def _with_track_ids(models: pd.DataFrame, track_ids: Sequence[str]) -> pa.Table:
+    """``models`` as Arrow with the lineage column ``track_ids``, the same list on every row,
+    built from one Arrow array of the ids (a Python list per row costs seconds per million)."""
+    ids = pa.array(list(track_ids), pa.string())
+    offsets = pa.array(np.arange(len(models) + 1, dtype=np.int32) * len(ids))
+    repeated = pa.ListArray.from_arrays(offsets, pa.concat_arrays([ids] * len(models)) if len(models) else ids[:0])
+    return pa.Table.from_pandas(models, preserve_index=False).append_column("track_ids", repeated)
 
 
 def _key_columns(key: Mapping[str, object], n_rows: int) -> dict[str, pa.Array]:

@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
-import inspect
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 from songmix.warehouse.connection import WarehouseError
 
 _POLL_INTERVAL_S = 0.2
-F = TypeVar("F", bound=Callable)
 
 
 def lock_path(db_path: Path) -> Path:
@@ -83,35 +79,3 @@ def _try_lock(handle) -> bool:
     except BlockingIOError:
         return False
     return True
-
-
-def one_run_at_a_time(default_db_path: Callable[[], Path]) -> Callable[[F], F]:
-    """Decorate a flow function taking ``db_path`` so each call holds that warehouse's lock.
-
-    ``db_path=None`` means ``default_db_path()``, as in the flow itself. The wrapped
-    function keeps its signature (Prefect reads the parameters from it).
-    """
-    def decorate(function: F) -> F:
-        signature = inspect.signature(function)
-
-        @functools.wraps(function)
-        def run(*args, **kwargs):
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            with holding_run_lock(bound.arguments["db_path"] or default_db_path(),
-                                  logger=_run_logger()):
-                return function(*args, **kwargs)
-
-        return run  # type: ignore[return-value]
-
-    return decorate
-
-
-def _run_logger() -> logging.Logger:
-    from prefect.exceptions import MissingContextError
-    from prefect.logging import get_run_logger
-
-    try:
-        return get_run_logger()  # type: ignore[return-value]
-    except MissingContextError:
-        return logging.getLogger("songmix")

@@ -55,29 +55,11 @@ def fresh_search_pages(
             for offset, fetched_at, page in rows}
 
 
-def run_track_ids(warehouse: Warehouse, run_id: str) -> list[str]:
-    """The run's tracks in their stored order (``run_tracks.position``)."""
+def rejection_reasons(warehouse: Warehouse, run_id: str, *, top: int = 5) -> tuple[int, dict[str, int]]:
+    """How many rows of an imported file the run rejected, and its ``top`` most frequent first
+    reasons -> how many rows gave them."""
     with warehouse.reading() as connection:
         rows = connection.execute(
-            "SELECT track_id FROM run_tracks WHERE run_id = ? ORDER BY position", [run_id]
-        ).fetchall()
-    return [track_id for (track_id,) in rows]
-
-
-def run_genres(warehouse: Warehouse, run_id: str) -> pd.Series:
-    """Genre label per track of an imported run (empty when the file had no genre column)."""
-    with warehouse.reading() as connection:
-        frame = connection.execute(
-            "SELECT track_id, genre FROM csv_genres WHERE run_id = ?", [run_id]
-        ).df()
-    return frame.set_index("track_id")["genre"]
-
-
-def latest_run_of_source(warehouse: Warehouse, source: str) -> str | None:
-    """The newest completed run of ``source`` (e.g. ``csv:tracks``), or ``None``."""
-    with warehouse.reading() as connection:
-        found = connection.execute(
-            "SELECT run_id FROM runs WHERE source = ? AND status = 'completed' "
-            "ORDER BY started_at DESC LIMIT 1", [source]
-        ).fetchone()
-    return found[0] if found else None
+            "SELECT split_part(reason, '; ', 1) AS first, count(*) AS n FROM rejected_rows "
+            "WHERE run_id = ? GROUP BY first ORDER BY n DESC, first", [run_id]).fetchall()
+    return sum(n for _, n in rows), {reason: n for reason, n in rows[:top]}

@@ -11,20 +11,34 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from importlib.metadata import version
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from songmix.warehouse.checks import check_written
-from songmix.warehouse.connection import WarehouseError, connect, migrate, validate_path
+from songmix.warehouse.connection import (
+    WRITER_LOCK_TIMEOUT_S,
+    WarehouseError,
+    connect,
+    migrate,
+    validate_path,
+)
 from songmix.warehouse.records import utc_now
+from songmix.warehouse.run_lock import holding_run_lock
+
+#: Shown on stderr by ``songmix run`` (and in Prefect's log with PREFECT_LOGGING_EXTRA_LOGGERS=songmix).
+_LOGGER = logging.getLogger("songmix.warehouse")
+
 
 #: Natural key of every table the writer may touch.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
@@ -104,30 +118,32 @@ def _may_hold_keys_of(
     ).fetchone()[0]
 
 
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by someone else
-    return True
+#: Longest error text stored in ``runs.error`` (the first lines say what happened; a
+#: traceback or an echo of the inputs would only slow the write and the reader).
+MAX_ERROR_CHARS = 2000
 
 
-def _mark_interrupted_runs(connection: duckdb.DuckDBPyConnection, host: str) -> None:
-    """Mark failed the runs still 'running' whose writer process on ``host`` is gone."""
-    running = connection.execute(
-        "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL",
-        [host],
-    ).fetchall()
-    for run_id, pid in running:
-        if pid != os.getpid() and not _process_exists(pid):
-            connection.execute(
-                "UPDATE runs SET status = 'failed', finished_at = ?, "
-                "error = 'interrupted: its process ended without finishing the run' "
-                "WHERE run_id = ?",
-                [utc_now(), run_id],
-            )
+#: Exceptions that mean "stopped from outside" (Ctrl-C, SIGTERM; Prefect's own for SIGTERM).
+_STOPS = ("KeyboardInterrupt", "TerminationSignal")
+
+
+def describe_error(error: BaseException) -> str:
+    """``"Type: message"``, cut to :data:`MAX_ERROR_CHARS` characters."""
+    if type(error).__name__ in _STOPS:
+        return "interrupted: stopped by Ctrl-C or SIGTERM; rerun to resume from the last finished stage"
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 16] + " ... (cut short)"
+
+
+def _mark_interrupted_runs(connection: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Mark failed every other run still 'running': the caller holds the run lock, so
+    whatever process recorded them has ended without finishing (killed, crashed)."""
+    connection.execute(
+        "UPDATE runs SET status = 'failed', finished_at = ?, "
+        "error = 'interrupted: its process ended without finishing the run' "
+        "WHERE status = 'running' AND run_id <> ?",
+        [utc_now(), run_id],
+    )
 
 
 class Warehouse:
@@ -142,8 +158,17 @@ class Warehouse:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         validate_path(self.path, for_writing=True)
-        with connect(self.path, read_only=False) as connection:
+        with self._connect() as connection:
             migrate(connection, self.path)
+
+    def _connect(self):
+        """The writer's connection: it waits for readers of the file, however long they take
+        (up to :data:`WRITER_LOCK_TIMEOUT_S`), saying so every few seconds."""
+        def waiting(seconds: float) -> None:
+            _LOGGER.warning("waiting %.0f s for a reader of %s (songmix sql, duckdb -readonly) "
+                            "to close it", seconds, self.path)
+
+        return connect(self.path, read_only=False, lock_timeout_s=WRITER_LOCK_TIMEOUT_S, waiting=waiting)
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -156,7 +181,7 @@ class Warehouse:
             The file could not be written (a full disk, an I/O error): one line, and nothing
             of the transaction is kept.
         """
-        with connect(self.path, read_only=False) as connection:
+        with self._connect() as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
                 yield connection
@@ -179,7 +204,7 @@ class Warehouse:
     @contextlib.contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for the flow's own reads (the flow's process is the writer)."""
-        with connect(self.path, read_only=False) as connection:
+        with self._connect() as connection:
             yield connection
 
     # -- generic idempotent write ------------------------------------------------------
@@ -255,13 +280,13 @@ class Warehouse:
     ) -> None:
         """Record a run as running (a resumed run keeps its original start time).
 
-        Runs left 'running' by a process of this machine that no longer exists (killed,
-        crashed) are marked failed with reason 'interrupted' first: their finished stages
-        stay, and this run redoes only what they lacked.
+        Call it holding the run lock (:meth:`recording_run` does): runs left 'running' are
+        then known to be dead and are marked failed with reason 'interrupted' first; their
+        finished stages stay, and this run redoes only what they lacked.
         """
         host = socket.gethostname()
         with self.transaction() as connection:
-            _mark_interrupted_runs(connection, host)
+            _mark_interrupted_runs(connection, run_id)
             existing = connection.execute(
                 "SELECT started_at FROM runs WHERE run_id = ?", [run_id]
             ).fetchone()
@@ -297,24 +322,28 @@ class Warehouse:
         source: str,
         parameters: Mapping[str, object],
         flow_run_id: str | None,
+        logger: logging.Logger | None = None,
     ) -> Iterator[None]:
-        """Record the block as run ``run_id``: running, then completed, or failed with the
-        error that ended it (which is re-raised); per-table counts either way."""
-        self.start_run(run_id, source=source, parameters=parameters,
-                       code_version=version("songmix"), flow_run_id=flow_run_id)
-        try:
-            yield
-        except BaseException as error:
-            self._finish_recorded(run_id, "failed", error)
-            raise
-        self._finish_recorded(run_id, "completed", None)
+        """Record the block as run ``run_id``, holding the warehouse's run lock throughout
+        (:mod:`songmix.warehouse.run_lock`; a second run waits for it): running, then
+        completed, or failed with the error that ended it (cut to a few KB, and re-raised);
+        per-table counts either way."""
+        with holding_run_lock(self.path, logger=logger):
+            self.start_run(run_id, source=source, parameters=parameters,
+                           code_version=version("songmix"), flow_run_id=flow_run_id)
+            try:
+                yield
+            except BaseException as error:
+                self._finish_recorded(run_id, "failed", error)
+                raise
+            self._finish_recorded(run_id, "completed", None)
 
     def _finish_recorded(self, run_id: str, status: str, ended_by: BaseException | None) -> None:
         """``finish_run``; when the file takes no more writes (a full disk), one line saying
         so instead: the run stays 'running' until the next run marks it failed (interrupted)."""
         try:
             self.finish_run(run_id, status=status, counts=self.table_counts(run_id),
-                            error=None if ended_by is None else f"{type(ended_by).__name__}: {ended_by}")
+                            error=None if ended_by is None else describe_error(ended_by))
         except WarehouseError as recording:
             if ended_by is None:
                 raise
@@ -339,65 +368,64 @@ class Warehouse:
                 for name in tagged
             }
 
-    # -- read helpers for "do no work already held" ------------------------------------
-    def _select_in(self, sql: str, ids: Sequence[str]) -> pd.DataFrame:
-        """Run ``sql`` with the registered one-column frame ``wanted(id)``."""
+    # -- what a run holds and lacks: every question keyed by the run, answered by SQL ----
+    def _frame(self, sql: str, parameters: Sequence[object]) -> pd.DataFrame:
         with self.reading() as connection:
-            connection.register("wanted", pd.DataFrame({"id": list(ids)}, dtype="string"))
-            try:
-                return connection.execute(sql).df()
-            finally:
-                connection.unregister("wanted")
+            return connection.execute(sql, list(parameters)).df()
 
-    def tracks_with_features(self, track_ids: Sequence[str]) -> set[str]:
-        """The subset of ``track_ids`` whose Spotify-style features are stored."""
-        found = self._select_in(
-            "SELECT track_id FROM spotify_features JOIN wanted ON track_id = wanted.id",
-            track_ids,
-        )
-        return set(found["track_id"])
+    def run_tracks(self, run_id: str) -> pd.DataFrame:
+        """The ``tracks`` rows of the run's tracks, in the run's order."""
+        return self._frame(
+            "SELECT t.* EXCLUDE (run_id) FROM run_tracks r JOIN tracks t USING (track_id) "
+            "WHERE r.run_id = ? ORDER BY r.position", [run_id])
 
-    def stored_audio(self, track_ids: Sequence[str]) -> pd.DataFrame:
-        """Stored audio rows (track_id, status, sha256, path) for ``track_ids``."""
-        return self._select_in(
-            "SELECT track_id, status, sha256, path, error FROM audio_files "
-            "JOIN wanted ON track_id = wanted.id",
-            track_ids,
-        )
+    def tracks_lacking_features(self, run_id: str) -> tuple[list[str], int]:
+        """The run's tracks without stored Spotify-style features (in the run's order), and
+        how many have them."""
+        found = self._frame(
+            "SELECT r.track_id, f.track_id IS NOT NULL AS stored FROM run_tracks r "
+            "LEFT JOIN spotify_features f USING (track_id) WHERE r.run_id = ? ORDER BY r.position",
+            [run_id])
+        return list(found.loc[~found["stored"], "track_id"]), int(found["stored"].sum())
 
-    def extracted_sha256s(self, sha256s: Sequence[str], *, extractor_version: str) -> set[str]:
-        """The subset of ``sha256s`` already extracted by this extractor version."""
-        with self.reading() as connection:
-            connection.register("wanted", pd.DataFrame({"id": list(sha256s)}, dtype="string"))
-            try:
-                found = connection.execute(
-                    "SELECT sha256 FROM aubio_features JOIN wanted ON sha256 = wanted.id "
-                    "WHERE extractor_version = ?",
-                    [extractor_version],
-                ).fetchall()
-            finally:
-                connection.unregister("wanted")
-        return {sha for (sha,) in found}
+    def tracks_lacking_audio(self, run_id: str) -> tuple[pd.DataFrame, int]:
+        """The run's tracks without a stored audio file still on disk: ``track_id,
+        preview_url, isrc`` in the run's order; and how many have one."""
+        found = self._frame(
+            "SELECT r.track_id, t.preview_url, t.isrc, a.path FROM run_tracks r "
+            "JOIN tracks t USING (track_id) "
+            "LEFT JOIN audio_files a ON a.track_id = r.track_id AND a.status = 'ok' "
+            "WHERE r.run_id = ? ORDER BY r.position", [run_id])
+        present = found["path"].map(lambda path: isinstance(path, str) and Path(path).is_file())
+        wanted = found.loc[~present, ["track_id", "preview_url", "isrc"]].astype(object)
+        return wanted.where(wanted.notna(), None), int(present.sum())
 
-    def spotify_feature_frame(self, track_ids: Sequence[str]) -> pd.DataFrame:
-        """Spotify-style features of ``track_ids``, indexed by track_id, in their order."""
-        frame = self._select_in(
-            "SELECT f.* EXCLUDE (run_id) FROM spotify_features f "
-            "JOIN wanted ON f.track_id = wanted.id",
-            track_ids,
-        ).set_index("track_id")
-        return frame.reindex([t for t in track_ids if t in frame.index])
+    def audio_to_extract(self, run_id: str, *, extractor_version: str) -> tuple[pd.DataFrame, int]:
+        """Stored audio of the run's tracks that ``extractor_version`` has not analysed:
+        ``sha256, path``, one row per distinct file; and how many files it has analysed."""
+        found = self._frame(
+            "SELECT a.sha256, any_value(a.path) AS path, "
+            "bool_or(x.sha256 IS NOT NULL) AS extracted FROM run_tracks r "
+            "JOIN audio_files a ON a.track_id = r.track_id AND a.status = 'ok' "
+            "LEFT JOIN aubio_features x ON x.sha256 = a.sha256 AND x.extractor_version = ? "
+            "WHERE r.run_id = ? GROUP BY a.sha256 ORDER BY min(r.position)",
+            [extractor_version, run_id])
+        return found.loc[~found["extracted"], ["sha256", "path"]], int(found["extracted"].sum())
 
-    def aubio_feature_frame(self, track_ids: Sequence[str]) -> pd.DataFrame:
-        """Aubio features of ``track_ids`` (through their audio file) and the extractor version
-        that computed them, indexed by track_id."""
-        frame = self._select_in(
-            "SELECT a.track_id, x.* EXCLUDE (sha256, run_id, flags) "
-            "FROM audio_files a JOIN wanted ON a.track_id = wanted.id "
-            "JOIN aubio_features x ON x.sha256 = a.sha256 WHERE a.status = 'ok'",
-            track_ids,
-        ).set_index("track_id")
-        return frame.reindex([t for t in track_ids if t in frame.index])
+    def spotify_feature_frame(self, run_id: str) -> pd.DataFrame:
+        """Spotify-style features of the run's tracks, indexed by track_id, in the run's order."""
+        return self._frame(
+            "SELECT f.* EXCLUDE (run_id) FROM run_tracks r JOIN spotify_features f USING (track_id) "
+            "WHERE r.run_id = ? ORDER BY r.position", [run_id]).set_index("track_id")
+
+    def aubio_feature_frame(self, run_id: str) -> pd.DataFrame:
+        """Aubio features of the run's tracks (through their audio file) and the extractor
+        version that computed them, indexed by track_id, in the run's order."""
+        return self._frame(
+            "SELECT r.track_id, x.* EXCLUDE (sha256, run_id, flags) "
+            "FROM run_tracks r JOIN audio_files a ON a.track_id = r.track_id AND a.status = 'ok' "
+            "JOIN aubio_features x ON x.sha256 = a.sha256 WHERE r.run_id = ? ORDER BY r.position",
+            [run_id]).set_index("track_id")
 
     def fitted_track_ids(self, run_id: str) -> list[str]:
         """The tracks the run's mixtures were fitted on, in row order (empty if none)."""
@@ -408,11 +436,79 @@ class Warehouse:
             ).fetchone()
         return list(found[0]) if found else []
 
-    def truth_frame(self, track_ids: Sequence[str]) -> pd.DataFrame:
-        """Demo ground truth of ``track_ids`` (empty for sources without truth)."""
-        frame = self._select_in(
-            "SELECT t.* EXCLUDE (run_id) FROM demo_truth t JOIN wanted ON t.track_id = wanted.id",
-            track_ids,
-        ).set_index("track_id")
-        return frame.reindex([t for t in track_ids if t in frame.index])
+    def chosen_models(self, run_id: str) -> pd.DataFrame:
+        """Each feature set's chosen model: ``feature_set, k, covariance_type, warnings``
+        (a list, empty when none)."""
+        return self._frame(
+            "SELECT feature_set, k, covariance_type, coalesce(warnings, []) AS warnings "
+            "FROM gmm_models WHERE run_id = ? AND chosen ORDER BY feature_set", [run_id])
 
+    def truth_frame(self, run_id: str) -> pd.DataFrame:
+        """Ground truth of the run's tracks, indexed by track_id: ``group_name`` (the demo's
+        group, a folder's truth.csv group, or a data set's genre; None where unknown), and
+        ``tempo``, ``key``, ``mode`` where known (NaN otherwise)."""
+        return self._frame(
+            "SELECT r.track_id, coalesce(t.group_name, g.genre) AS group_name, "
+            "t.tempo, t.\"key\", t.\"mode\" FROM run_tracks r "
+            "LEFT JOIN demo_truth t USING (track_id) "
+            # A track imported by several data sets: this run's genre first.
+            "LEFT JOIN (SELECT track_id, arg_max(genre, run_id = ?) AS genre FROM csv_genres "
+            "GROUP BY track_id) g USING (track_id) "
+            "WHERE r.run_id = ? ORDER BY r.position", [run_id, run_id]).set_index("track_id")
+
+
+#: Feature sets in the order summaries list them.
+_SET_ORDER = {"spotify": 0, "aubio": 1}
+
+
+@dataclass(frozen=True)
+class StoredClustering:
+    """One feature set's clusterings of a run, as stored, in the fitted tracks' order.
+
+    Attributes
+    ----------
+    feature_set : str
+    chosen_k : int
+    covariance_type : str
+        The chosen model's.
+    warnings : tuple of str
+        Why the chosen model may not deserve trust (``gmm_models.warnings``).
+    labels_by_k : dict[int, ndarray of shape (n_tracks,)]
+        Each fitted k's most probable component per track.
+    """
+
+    feature_set: str
+    chosen_k: int
+    covariance_type: str
+    warnings: tuple[str, ...]
+    labels_by_k: dict[int, np.ndarray]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The chosen k's labels."""
+        return self.labels_by_k[self.chosen_k]
+
+
+def stored_clusterings(warehouse: Warehouse, run_id: str, fitted_ids: Sequence[str]) -> dict[str, StoredClustering]:
+    """Every feature set's stored clusterings of run ``run_id`` (``fitted_ids``:
+    :meth:`Warehouse.fitted_track_ids`), by feature set."""
+    chosen = warehouse.chosen_models(run_id)
+    fitted = pa.array(list(fitted_ids), pa.string())
+    clusterings = {}
+    with warehouse.reading() as connection:
+        for model in sorted(chosen.itertuples(index=False), key=lambda model: _SET_ORDER[model.feature_set]):
+            labels_by_k = {}
+            ks = connection.execute("SELECT k FROM gmm_models WHERE run_id = ? AND feature_set = ? ORDER BY k",
+                                    [run_id, model.feature_set]).fetchall()
+            for (k,) in ks:
+                assigned = connection.execute(
+                    "SELECT track_id, cluster FROM gmm_assignments WHERE run_id = ? AND feature_set = ? AND k = ?",
+                    [run_id, model.feature_set, k]).to_arrow_table()
+                labels = np.full(len(fitted), -1, dtype=np.int64)
+                positions = pc.index_in(assigned["track_id"], value_set=fitted).to_numpy(zero_copy_only=False)
+                labels[positions.astype(np.int64)] = assigned["cluster"].to_numpy()
+                labels_by_k[k] = labels
+            clusterings[model.feature_set] = StoredClustering(
+                feature_set=model.feature_set, chosen_k=int(model.k), covariance_type=model.covariance_type,
+                warnings=tuple(model.warnings), labels_by_k=labels_by_k)
+    return clusterings

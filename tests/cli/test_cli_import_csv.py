@@ -42,7 +42,6 @@ def test_import_csv_loads_rejects_and_scores_the_clustering_against_genres(tmp_p
     assert main(["import-csv", str(path), "--name", "kaggle", "--db", str(db), "--ks", "2,3,4",
                  "--seeds", "3", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert f"{N_ROWS - len(BAD_ROWS)} tracks loaded, {len(expected_rejections)} rows rejected" in out
     [(run_id, status)] = _rows(db, "select run_id, status from runs where source = 'csv:kaggle'")
     assert status == "completed"
     assert _rows(db, "select count(*) from run_tracks where run_id = ?", run_id) == [(N_ROWS - len(BAD_ROWS),)]
@@ -54,13 +53,14 @@ def test_import_csv_loads_rejects_and_scores_the_clustering_against_genres(tmp_p
     [(ari,)] = _rows(db, "select value from comparison where run_id = ? and left_set = 'spotify' "
                          "and right_set = 'truth' and metric = 'ari'", run_id)
     assert ari > 0.8
-    assert "spotify vs genre" in out
+    assert f"run {run_id} (csv:kaggle): {N_ROWS - len(BAD_ROWS)} tracks clustered" in out and "spotify vs truth" in out
     # Its report asks its own question and shows no section a data set without audio cannot fill.
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert markdown.startswith("# How closely does clustering Spotify's features recover the data set's genres?")
     assert "**Spotify's clustering agrees with the data set's genres" in markdown
     assert not any(word in markdown for word in ("Aubio", "demo", "notebook", "Extractor accuracy"))
     assert f"report: {tmp_path / 'out' / 'report.html'}" in out
+    assert f"{len(expected_rejections)} rows of the file were rejected" in out
 
 
 def test_missing_columns_are_one_line_and_nothing_is_loaded(tmp_path, capsys):
@@ -80,7 +80,8 @@ def test_a_clean_file_without_a_single_bad_row_imports(tmp_path, capsys):
     pd.DataFrame(kaggle_rows(30), columns=KAGGLE_HEADER).to_csv(path, index=False)
     db = tmp_path / "w.duckdb"
     assert main(["import-csv", str(path), "--db", str(db), "--ks", "2,3", "--seeds", "2"]) == 0
-    assert "30 tracks loaded, 0 rows rejected" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "30 tracks clustered" in out and "rejected" not in out
     assert _rows(db, "select status from runs") == [("completed",)]
 
 
@@ -90,7 +91,7 @@ def test_a_file_of_200000_empty_rows_keeps_its_rejections_and_fails_in_one_line(
     path = tmp_path / "empty_rows.csv"
     path.write_text(",".join(KAGGLE_HEADER) + "\n" + ("," * (len(KAGGLE_HEADER) - 1) + "\n") * 200_000)
     db = tmp_path / "w.duckdb"
-    assert main(["import-csv", str(path), "--db", str(db)]) == 2
+    assert main(["import-csv", str(path), "--db", str(db), "--quiet"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "holds no row that could be loaded (200000 rejected" in error
     assert _rows(db, "select status from runs") == [("failed",)]
@@ -107,3 +108,19 @@ def test_a_latin1_file_is_refused_naming_it_before_anything_starts(tmp_path, cap
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and str(path) in error and "not UTF-8" in error
     assert not db.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_csv_without_a_bad_row_imports_and_run_source_csv_is_the_same_run(tmp_path, capsys):
+    path = tmp_path / "clean.csv"
+    pd.DataFrame(kaggle_rows(45), columns=KAGGLE_HEADER).to_csv(path, index=False)
+    db = tmp_path / "w.duckdb"
+    assert main(["import-csv", str(path), "--db", str(db), "--ks", "2,3", "--seeds", "2", "--quiet"]) == 0
+    assert main(["run", "--source", f"csv:{path}", "--db", str(db), "--ks", "2,3", "--seeds", "2",
+                 "--quiet", "--out", str(tmp_path / "out")]) == 0
+    runs = _rows(db, "select source, status from runs order by started_at")
+    assert runs == [("csv:clean", "completed")] * 2
+    assert _rows(db, "select count(*) from rejected_rows") == [(0,)]
+    assert _rows(db, "select count(distinct track_id), count(*) from run_tracks") == [(45, 90)]
+    assert _rows(db, "select count(*) from run_drift where n_common = 45") == [(1,)]

@@ -165,3 +165,14 @@ def test_stopping_serve_stops_the_server_and_the_worker(served, finished_run):
     for pid in children:
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
+
+
+def test_every_deployment_is_the_one_pipeline_and_one_needing_credentials_starts_paused():
+    import yaml
+
+    deployments = {d["name"]: d for d in yaml.safe_load((PROJECT / "prefect.yaml").read_text())["deployments"]}
+    assert {d["entrypoint"] for d in deployments.values()} == {"flows/pipeline.py:pipeline"}
+    assert {d["work_pool"]["name"] for d in deployments.values()} == {"songmix"}
+    assert {name: d["parameters"]["source"] for name, d in deployments.items()} == {
+        "demo-weekly": "demo", "spotify-2020-weekly": "spotify", "recluster-weekly": "run:latest"}
+    assert [name for name, d in deployments.items() if d.get("paused")] == ["spotify-2020-weekly"]

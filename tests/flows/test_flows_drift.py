@@ -16,7 +16,6 @@ import pytest
 from songmix.flows import pipeline as pipeline_module
 from songmix.flows.pipeline import pipeline
 from songmix.flows.drift import comparable_previous_run
-from songmix.flows.recluster import recluster
 from songmix.sources.demo_catalog import generate_catalog
 from songmix.tasks.drift import drift_between
 from songmix.warehouse.connection import WarehouseError
@@ -148,7 +147,7 @@ def test_the_rerun_of_a_failed_run_reuses_its_cached_fits(runs, latest_task_run_
 @pytest.mark.slow
 def test_reclustering_from_the_warehouse_is_a_run_with_its_own_drift(runs, tmp_path):
     db, _, rerun = runs
-    again = recluster(ks=[2, 3], n_seeds=2, random_state=1, db_path=db, out_dir=tmp_path)
+    again = pipeline("run:latest", ks=[2, 3], n_seeds=2, random_state=1, db_path=db, out_dir=tmp_path)
     assert _rows(db, "select source, status, parameters->>'reclustered_from' from runs where run_id = ?",
                  again.run_id) == [("demo", "completed", rerun.run_id)]
     assert again.n_tracks == 36
@@ -158,9 +157,9 @@ def test_reclustering_from_the_warehouse_is_a_run_with_its_own_drift(runs, tmp_p
 
 
 def test_reclustering_without_a_completed_run_says_what_to_do(tmp_path, prefect_harness):
-    with pytest.raises(WarehouseError, match="run `songmix run` first"):
-        recluster(db_path=tmp_path / "missing.duckdb", out_dir=tmp_path)
-    assert not (tmp_path / "missing.duckdb").exists()
     Warehouse(tmp_path / "empty.duckdb")
     with pytest.raises(ValueError, match="no completed run to re-cluster"):
-        recluster(db_path=tmp_path / "empty.duckdb", out_dir=tmp_path)
+        pipeline("run:latest", db_path=tmp_path / "empty.duckdb", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="no run 'nope'"):
+        pipeline("run:nope", db_path=tmp_path / "empty.duckdb", out_dir=tmp_path)
+    assert _rows(tmp_path / "empty.duckdb", "select count(*) from runs") == [(0,)]

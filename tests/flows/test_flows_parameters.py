@@ -46,3 +46,18 @@ def test_a_deployment_cannot_pass_what_the_command_line_refuses(parameters):
     given = dict(n_tracks=100, k=None, ks=[2, 3], n_seeds=10, demo_groups=6, year=2020) | parameters
     with pytest.raises(ValueError):
         validate_parameters(**given)
+
+
+@pytest.mark.parametrize(("source", "options", "message"), [
+    ("demo", dict(n_tracks=0), "--tracks must be a whole number from 1 to"),
+    ("demo", dict(demo_groups=9), "--demo-groups must be a whole number from 1 to 8"),
+    ("spotify", dict(playlist="not a playlist"), "is not a Spotify playlist"),
+    ("dir:/no/such/folder", {}, "is not a folder"),
+])
+def test_the_pipeline_refuses_a_sources_settings_before_anything_runs(tmp_path, source, options, message):
+    from songmix.flows.pipeline import source_of, validate_run
+
+    parameters = dict(source=source, n_tracks=100, demo_groups=6) | options
+    with pytest.raises(ValueError, match=message):
+        validate_run(source_of(parameters), k=None, ks=[2, 3], n_seeds=10,
+                     demo_groups=parameters["demo_groups"], year=2020, out_dir=tmp_path)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "sources"))
@@ -30,9 +31,11 @@ from fakes import (  # noqa: E402, F401  (loopback, loopback_server: fixtures)
 
 from songmix.cli.main import main  # noqa: E402
 from songmix.flows.stages import collect_spotify_features, collect_tracks  # noqa: E402
-from songmix.sources.connect import SourceConnection  # noqa: E402
+from songmix.sources.base import SpotifyApi  # noqa: E402
+from songmix.sources.catalogs import SpotifySource  # noqa: E402
 from songmix.sources.http import RateLimiter  # noqa: E402
 from songmix.tasks import previews, spotify  # noqa: E402
+from songmix.warehouse import records  # noqa: E402
 from songmix.warehouse.store import Warehouse  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -154,8 +157,13 @@ def _assert_secret_nowhere(db: Path, caplog, run_id: str) -> None:
         assert not any(form.encode() in content for form in forms), path
 
 
-def _spotify_source(fake_spotify: FakeSpotify, *, playlist: str | None = None) -> SourceConnection:
-    return SourceConnection("spotify", "spotify", fake_spotify.endpoints, "year:2020", playlist)
+def _spotify_source(fake_spotify: FakeSpotify, n_tracks: int, *, playlist: str | None = None) -> SpotifySource:
+    return SpotifySource(n_tracks=n_tracks, playlist=playlist,
+                         api=SpotifyApi(fake_spotify.endpoints, "spotify", "spotify"))
+
+
+def _run_track_ids(warehouse: Warehouse, run_id: str) -> list[str]:
+    return list(warehouse.run_tracks(run_id)["track_id"])
 
 
 def test_an_interrupted_search_resumes_without_refetching_its_pages(world, tmp_path):
@@ -165,16 +173,17 @@ def test_an_interrupted_search_resumes_without_refetching_its_pages(world, tmp_p
     # A 404 is never retried: the first page asked for fails its task, the other task's pages land.
     fake_spotify.inject("search", Fault.json({"error": {"status": 404, "message": "gone"}}, status=404))
     with pytest.raises(Exception, match="404"):
-        collect_tracks(warehouse, "first", _spotify_source(fake_spotify), n_tracks)
+        collect_tracks("first", warehouse.path, _spotify_source(fake_spotify, n_tracks))
     stored_first = _rows(warehouse.path, "select count(*) from search_pages where run_id = 'first'")[0][0]
     assert stored_first == 10
     before = fake_spotify.calls["search"]
-    tracks = collect_tracks(warehouse, "second", _spotify_source(fake_spotify), n_tracks)
-    assert len(tracks) == n_tracks and len({t["track_id"] for t in tracks}) == n_tracks
+    collect_tracks("second", warehouse.path, _spotify_source(fake_spotify, n_tracks))
+    tracks = _run_track_ids(warehouse, "second")
+    assert len(tracks) == n_tracks and len(set(tracks)) == n_tracks
     assert fake_spotify.calls["search"] - before == 20 - stored_first
     assert _rows(warehouse.path, "select count(*) from search_pages where run_id = 'second'") == [(20,)]
     # A warm rerun the same day asks for nothing.
-    collect_tracks(warehouse, "third", _spotify_source(fake_spotify), n_tracks)
+    collect_tracks("third", warehouse.path, _spotify_source(fake_spotify, n_tracks))
     assert fake_spotify.calls["search"] - before == 20 - stored_first
 
 
@@ -185,9 +194,10 @@ def test_more_than_1000_tracks_come_from_genre_partitions_deduplicated(loopback,
     monkeypatch.setenv("SPOTIPY_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("SPOTIPY_CLIENT_SECRET", CLIENT_SECRET)
     spotify._authorized_client.cache_clear()
-    tracks = collect_tracks(Warehouse(tmp_path / "w.duckdb"), "big", _spotify_source(fake_spotify), 1500)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    collect_tracks("big", warehouse.path, _spotify_source(fake_spotify, 1500))
     spotify._authorized_client.cache_clear()
-    assert [t["track_id"] for t in tracks] == [make_track_id(i) for i in range(1500)]
+    assert _run_track_ids(warehouse, "big") == [make_track_id(i) for i in range(1500)]
     # pop: 100 pages; rock: 50 pages for the 500 still wanted (200 were repeats), then 20 more.
     assert fake_spotify.calls["search"] == 170
 
@@ -197,9 +207,9 @@ def test_a_playlist_replaces_the_year_search(world, tmp_path):
     playlist = f"https://open.spotify.com/playlist/{make_track_id(9999)}?si=abc"
     from songmix.sources.spotify import playlist_id_from_ref
 
-    source = _spotify_source(fake_spotify, playlist=playlist_id_from_ref(playlist))
-    tracks = collect_tracks(Warehouse(tmp_path / "w.duckdb"), "pl", source, 1000)
-    assert [t["track_id"] for t in tracks] == [make_track_id(i) for i in range(25)]
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    collect_tracks("pl", warehouse.path, _spotify_source(fake_spotify, 1000, playlist=playlist))
+    assert _run_track_ids(warehouse, "pl") == [make_track_id(i) for i in range(25)]
     assert fake_spotify.calls["search"] == 0 and fake_spotify.calls["playlist-items"] == 1
 
 
@@ -209,10 +219,12 @@ def test_retries_wait_out_429_back_off_5xx_and_give_up_on_4xx(world, tmp_path, c
     caplog.set_level(logging.INFO, logger="songmix.sources.http")
     warehouse = Warehouse(tmp_path / "w.duckdb")
     ids = [make_track_id(i) for i in range(30)]
+    warehouse.write(records.track_rows("faults", pd.DataFrame({"track_id": ids, "name": "n", "artists": "a"})))
     reccobeats.inject("audio-features", Fault.rate_limited(1), Fault.server_error(503))
     started = time.perf_counter()
-    stored = collect_spotify_features(warehouse, "faults", _spotify_source(fake_spotify), ids)
+    collect_spotify_features("faults", warehouse.path, _spotify_source(fake_spotify, 30))
     elapsed = time.perf_counter() - started
+    stored = _rows(warehouse.path, "select count(*) from spotify_features where run_id = 'faults'")[0][0]
     assert stored == len([i for i in range(30) if i not in NOT_IN_RECCOBEATS])
     assert reccobeats.calls["audio-features"] == 3  # 429, 503, then the answer
     waits = {record.args[-1]: record.args[-2] for record in caplog.records if "waiting" in record.getMessage()}
@@ -221,7 +233,7 @@ def test_retries_wait_out_429_back_off_5xx_and_give_up_on_4xx(world, tmp_path, c
     fake_spotify.inject("search", Fault.json({"error": {"status": 400, "message": "bad"}}, status=400))
     before = fake_spotify.calls["search"]
     with pytest.raises(Exception, match="400"):
-        collect_tracks(warehouse, "bad", _spotify_source(fake_spotify), 10)
+        collect_tracks("bad", warehouse.path, _spotify_source(fake_spotify, 10))
     assert fake_spotify.calls["search"] - before == 1
 
 

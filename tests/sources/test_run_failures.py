@@ -149,7 +149,8 @@ def test_a_run_without_a_single_usable_track_ends_failed_in_one_line(loopback, m
 def test_a_rerun_never_reuses_the_pages_of_a_dead_demo_server(tmp_path):
     """A demo run killed mid-download left pages whose preview URLs point at its server's port."""
     from songmix.flows.stages import collect_tracks
-    from songmix.sources.connect import SourceConnection
+    from songmix.sources.base import SpotifyApi
+    from songmix.sources.catalogs import DemoSource
     from songmix.sources.demo_catalog import generate_catalog
     from songmix.sources.demo_server import DemoService
     from songmix.sources.spotify import SpotifyEndpoints
@@ -161,9 +162,10 @@ def test_a_rerun_never_reuses_the_pages_of_a_dead_demo_server(tmp_path):
 
     def run(run_id: str) -> tuple[list[dict], str]:
         with DemoService(catalog, audio) as service:
-            source = SourceConnection("demo", f"demo:{catalog.fingerprint}", SpotifyEndpoints(
-                api_url=service.api_url, accounts_url=service.accounts_url), "year:2020")
-            return collect_tracks(warehouse, run_id, source, 20), service.base_url
+            source = DemoSource(n_tracks=20, groups=3, seed=1, api=SpotifyApi(SpotifyEndpoints(
+                api_url=service.api_url, accounts_url=service.accounts_url), "demo", f"demo:{catalog.fingerprint}"))
+            collect_tracks(run_id, warehouse.path, source)
+            return warehouse.run_tracks(run_id).to_dict("records"), service.base_url
 
     first, first_server = run("killed")
     second, second_server = run("rerun")

@@ -136,6 +136,7 @@ def test_migrations_007_and_008_keep_every_assignment_and_vector_of_an_older_fil
         assert connection.execute("select comment from duckdb_columns() where table_name = 'gmm_memberships' "
                                   "and column_name = 'probabilities'").fetchone()[0].startswith("Membership")
 
+
 FULL_DISK = """
 import os, resource, signal, sys
 import pandas as pd
@@ -205,3 +206,42 @@ def test_a_run_that_cannot_even_be_marked_failed_says_so_and_the_next_run_marks_
     printed, status, error, _ = _ended_by(NO_WRITE_AT_ALL, path)
     assert "could not be marked failed either, so the next run marks it failed" in printed
     assert status == "failed" and error.startswith("interrupted")
+
+
+def test_a_failed_run_stores_a_bounded_error_and_records_it_in_seconds(tmp_path):
+    """A run ending in an error the size of a million track ids (the parameters of issue 15's
+    422) records the first 2 KB of it, quickly."""
+    import time
+
+    from songmix.warehouse.store import MAX_ERROR_CHARS
+
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    huge = "parameters must be less than 524,288 bytes: " + ",".join(f"{i:022d}" for i in range(200_000))
+    started = time.monotonic()
+    with pytest.raises(ValueError):
+        with warehouse.recording_run("r1", source="csv:big", parameters={}, flow_run_id=None):
+            raise ValueError(huge)
+    assert time.monotonic() - started < 5
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        status, error = connection.execute("select status, error from runs").fetchone()
+    assert status == "failed" and len(error) <= MAX_ERROR_CHARS
+    assert error.startswith("ValueError: parameters must be less than") and error.endswith("(cut short)")
+
+
+def test_a_reader_holding_the_file_pauses_the_writer_instead_of_failing_it(tmp_path):
+    """Another process reading for longer than the old 10 s limit: the write waits and lands."""
+    import time
+
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+         "print('open', flush=True); time.sleep(12)", str(warehouse.path)],
+        stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "open"
+    started = time.monotonic()
+    warehouse.write({"tracks": pd.DataFrame({"track_id": ["a"], "name": "n", "artists": "x", "run_id": "r"})})
+    waited = time.monotonic() - started
+    reader.wait(30)
+    assert waited > 10, "the write waited for the reader, past the old 10 s limit"
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        assert connection.execute("select count(*) from tracks").fetchone() == (1,)

@@ -1,4 +1,7 @@
-"""SIGKILL a real pipeline process in the middle of a stage, rerun: nothing lost, nothing twice."""
+"""Kill a real ``songmix run`` at each stage, by SIGKILL or SIGTERM, and rerun: the warehouse
+ends with the same tracks and tables as an uninterrupted run, nothing twice; a SIGTERM stops
+the run within 10 s and it records why; no process a killed run started outlives it by more
+than 10 s (the temporary Prefect server, extraction workers)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import time
 import duckdb
 import pytest
 
+from songmix.flows.lifecycle import _descendants, _process_table
 from songmix.flows.pipeline import pipeline
 from songmix.warehouse.store import TABLE_KEYS
 
@@ -18,6 +22,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 OPTIONS = dict(source="demo", n_tracks=30, demo_groups=2, ks=[2, 3], n_seeds=2)
 CLI_OPTIONS = ["--tracks", "30", "--demo-groups", "2", "--ks", "2,3", "--seeds", "2"]
+#: Each run is stopped as the stage starts; every run resumes where the one before stopped.
+KILLS = (("tracks", signal.SIGKILL), ("spotify features", signal.SIGTERM),
+         ("downloads", signal.SIGKILL), ("aubio extraction", signal.SIGTERM),
+         ("mixture fits", signal.SIGKILL))
+OUTLIVES_AT_MOST_S = 10.0
 
 
 def _isolated_env(root) -> dict[str, str]:
@@ -25,7 +34,7 @@ def _isolated_env(root) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     return env | {"PREFECT_HOME": str(root / "prefect-home"), "DO_NOT_TRACK": "1",
                   "PREFECT_LOCAL_STORAGE_PATH": str(root / "prefect-results"),
-                  "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+                  "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "SONGMIX_WORKERS": "2"}
 
 
 def _scalar(path, sql, *parameters):
@@ -33,30 +42,44 @@ def _scalar(path, sql, *parameters):
         return connection.execute(sql, list(parameters)).fetchone()[0]
 
 
-def _downloads_committed(path) -> bool:
-    """True once the download stage has committed (extraction is then under way)."""
-    try:
-        return _scalar(path, "select count(*) from audio_files") > 0
-    except (duckdb.IOException, duckdb.CatalogException):
-        return False  # the writer holds the file, or has not created the tables yet
+def _alive(pids: dict[int, int]) -> set[int]:
+    """Which of ``pids`` (pid -> start time) still run (a reused pid does not count)."""
+    _, details = _process_table()
+    return {pid for pid, started in pids.items() if details.get(pid, (None,))[0] == started}
 
 
-def _kill_mid_run(db, data_dir, out_dir, env) -> None:
+def _stop_at(stage: str, signal_number: int, db, root) -> dict[int, int]:
+    """Start ``songmix run``, send ``signal_number`` as ``stage`` starts; returns the
+    processes it had started then (pid -> start time)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "songmix.cli.main", "run", "--quiet", *CLI_OPTIONS, "--db", str(db),
-         "--data-dir", str(data_dir), "--out", str(out_dir)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 120
+        [sys.executable, "-m", "songmix.cli.main", "run", *CLI_OPTIONS, "--db", str(db),
+         "--data-dir", str(root / "data"), "--out", str(root / "out")],
+        env=_isolated_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    seen = []
     try:
-        while not _downloads_committed(db):
-            assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read()}"
-            assert time.monotonic() < deadline, "the run never reached its download stage"
-            time.sleep(0.05)
-    finally:
-        # The whole group: the run and the temporary Prefect server it started.
-        os.killpg(process.pid, signal.SIGKILL)
+        for line in process.stderr:
+            seen.append(line)
+            if line.startswith(f"songmix: {stage}: started"):
+                break
+        else:
+            pytest.fail(f"the run ended before {stage} started:\n{''.join(seen)}")
+        children, details = _process_table()
+        started = {pid: details[pid][0] for pid in _descendants([process.pid], children) if pid in details}
+        sent = time.monotonic()
+        process.send_signal(signal_number)
         process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
+        stopped_after = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+    if signal_number == signal.SIGTERM:
+        assert stopped_after < OUTLIVES_AT_MOST_S, f"SIGTERM at {stage} took {stopped_after:.1f} s"
+    deadline = time.monotonic() + OUTLIVES_AT_MOST_S
+    while _alive(started) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(started), f"processes of the run stopped at {stage} outlived it: {_alive(started)}"
+    return started
 
 
 def _table_counts(path, run_id: str) -> dict[str, int]:
@@ -66,26 +89,26 @@ def _table_counts(path, run_id: str) -> dict[str, int]:
             for table, key in TABLE_KEYS.items() if table != "runs"}
 
 
-def test_a_run_killed_mid_stage_reruns_to_the_same_rows_as_a_clean_run(tmp_path):
-    data_dir = tmp_path / "data"  # shared: the demo previews are rendered once
-    clean = pipeline(**OPTIONS, db_path=tmp_path / "clean.duckdb", data_dir=data_dir,
+def test_a_run_killed_at_any_stage_reruns_to_the_same_tables_and_leaves_no_process(tmp_path):
+    clean = pipeline(**OPTIONS, db_path=tmp_path / "clean.duckdb", data_dir=tmp_path / "data",
                      out_dir=tmp_path / "out-clean")
-
     db = tmp_path / "killed.duckdb"
-    _kill_mid_run(db, data_dir, tmp_path / "out-killed", _isolated_env(tmp_path))
-    killed_run = _scalar(db, "select run_id from runs")
-    assert _scalar(db, "select status from runs") == "running"  # killed before it finished
-    assert _scalar(db, "select count(*) from gmm_assignments") == 0  # ... and before clustering
+    started = [_stop_at(stage, signal_number, db, tmp_path) for stage, signal_number in KILLS]
+    assert any(len(processes) >= 2 for processes in started), "the runs had started processes to stop"
+    stopped = dict(duckdb.connect(str(db), read_only=True).execute(
+        "select run_id, status from runs order by started_at").fetchall())
+    assert len(stopped) == len(KILLS)
+    # A SIGTERM'd run records its own end; a SIGKILL'd one is recorded by the next run.
+    assert _scalar(db, "select count(*) from runs where error like 'interrupted: stopped%'") == 2
 
-    rerun = pipeline(**OPTIONS, db_path=db, data_dir=data_dir, out_dir=tmp_path / "out-rerun")
+    rerun = pipeline(**OPTIONS, db_path=db, data_dir=tmp_path / "data", out_dir=tmp_path / "out-rerun")
 
-    statuses = dict(duckdb.connect(str(db), read_only=True).execute(
-        "select run_id, status from runs").fetchall())
-    assert statuses == {killed_run: "failed", rerun.run_id: "completed"}
+    statuses = dict(duckdb.connect(str(db), read_only=True).execute("select run_id, status from runs").fetchall())
+    assert statuses == {run_id: "failed" for run_id in stopped} | {rerun.run_id: "completed"}
     rerun_counts = _table_counts(db, rerun.run_id)
-    clean_counts = _table_counts(tmp_path / "clean.duckdb", clean.run_id)
-    assert rerun_counts == clean_counts
+    assert rerun_counts == _table_counts(tmp_path / "clean.duckdb", clean.run_id)
     assert rerun_counts["gmm_assignments"] == 2 * 2 * 30
+    assert _scalar(db, "select count(*) from tracks") == 30
     for table, key in TABLE_KEYS.items():
         columns = ", ".join(f'"{c}"' for c in key)
         assert _scalar(db, f'select count(*) - count(distinct ({columns})) from "{table}"') == 0, table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 
 import numpy as np
 import pandas as pd
@@ -122,11 +123,8 @@ def test_every_view_and_its_lineage_columns_are_documented(warehouse):
 
 
 def test_a_killed_runs_row_is_marked_interrupted_when_the_next_run_starts(warehouse):
-    dead_pid = 2**22 + 12345  # above Linux's default pid_max: no such process
-    with warehouse.transaction() as connection:
-        connection.execute("update runs set pid = ? where run_id = 'unfinished'", [dead_pid])
-    warehouse.start_run("next", source="demo", parameters={}, code_version="0", flow_run_id=None)
-    status = run_query(warehouse.path, "select run_id, status, error from runs order by run_id")
+    with warehouse.recording_run("next", source="demo", parameters={}, flow_run_id=None):
+        status = run_query(warehouse.path, "select run_id, status, error from runs order by run_id")
     by_run = status.set_index("run_id")
     assert by_run.loc["unfinished", "status"] == "failed"
     assert "interrupted" in by_run.loc["unfinished", "error"]
@@ -134,7 +132,27 @@ def test_a_killed_runs_row_is_marked_interrupted_when_the_next_run_starts(wareho
     assert by_run.loc["new", "status"] == "completed"
 
 
-def test_a_run_whose_process_lives_is_left_running(warehouse):
-    warehouse.start_run("next", source="demo", parameters={}, code_version="0", flow_run_id=None)
-    statuses = run_query(warehouse.path, "select run_id, status from runs").set_index("run_id")["status"]
-    assert statuses["unfinished"] == "running"  # this very process wrote it
+def test_a_run_holding_the_lock_is_never_marked_by_a_second_run(warehouse):
+    """The run lock is the one test of liveness: a second run waits for the first to end,
+    so it never sees the first one's row while that run lives."""
+    first_inside, first_may_end, second_saw = threading.Event(), threading.Event(), []
+
+    def first_run():
+        with warehouse.recording_run("first", source="demo", parameters={}, flow_run_id=None):
+            first_inside.set()
+            first_may_end.wait(10)
+
+    def second_run():
+        with warehouse.recording_run("second", source="demo", parameters={}, flow_run_id=None):
+            second_saw.append(dict(run_query(warehouse.path, "select run_id, status from runs").values))
+
+    first = threading.Thread(target=first_run)
+    first.start()
+    assert first_inside.wait(10)
+    second = threading.Thread(target=second_run)
+    second.start()
+    second.join(0.5)
+    assert second.is_alive(), "the second run waits for the lock"
+    first_may_end.set()
+    first.join(10), second.join(10)
+    assert second_saw[0]["first"] == "completed"
