@@ -26,6 +26,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, feature_sets: tuple[str
         DEFAULT_KS,
         DEFAULT_PRIOR,
         DEFAULT_SEEDS,
+        LARGE_DATA_SET,
     )
 
     parser.add_argument("--k", type=whole_number("--k", 1, MAX_K), default=None,
@@ -37,7 +38,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, feature_sets: tuple[str
                         dest="covariance_type",
                         help="covariance structure of the mixture components; auto (default) compares "
                         "full, tied, diag and spherical by BIC together with k, as R's mclust does "
-                        "(the model_selection table and the report show every pair)")
+                        "(the model_selection table and the report show every pair); above "
+                        f"{LARGE_DATA_SET:,} tracks the comparison runs on a seeded sample of "
+                        "them (README: model selection)")
     parser.add_argument("--prior", action=argparse.BooleanOptionalAction, default=DEFAULT_PRIOR,
                         help="fit under mclust's conjugate prior (priorControl; the default): small "
                         "clusters keep regular covariances, so every (covariance, k) pair is compared; "

@@ -95,7 +95,10 @@ def mixture_rows(
     """``model_selection`` rows for every (covariance type, k) pair of one feature set's
     :class:`MixtureFits`; ``gmm_fits``, ``gmm_models``, ``gmm_components``,
     ``gmm_assignments`` and ``seed_stability`` rows for every k of its chosen covariance type;
-    ``gmm_memberships`` for its chosen k. ``probabilities``: each k's membership probabilities of ``features``, rows in ``track_ids``
+    ``gmm_memberships`` for its chosen k. ``model_selection.n_samples`` counts the tracks the
+    selection was fitted on (a sample of a large data set, see
+    :func:`~songmix.tasks.modeling.fit_mixtures`), the other tables all of them.
+    ``probabilities``: each k's membership probabilities of ``features``, rows in ``track_ids``
     order; ``feature_versions``: the extractor version
     of each fitted row, for Aubio features (``gmm_models.feature_version``)."""
     sha = data_sha256(features, track_ids)
@@ -105,18 +108,17 @@ def mixture_rows(
     fit_rows, model_rows, component_rows, assignment_rows, stability_rows = [], [], [], [], []
     for k, model in sorted(fits.models.items()):
         key = {"run_id": run_id, "feature_set": fits.feature_set, "k": k}
-        for seed, ari in zip(model.seeds, fits.stability[k], strict=True):
-            fit_rows.append(key | {
-                "seed": seed.seed, "covariance_type": model.covariance_type,
-                "log_likelihood": _finite_or_none(seed.log_likelihood),
-                "bic": _finite_or_none(bic(seed.log_likelihood, n, model.n_parameters)),
-                "aic": _finite_or_none(aic(seed.log_likelihood, n, model.n_parameters)),
-                "n_iter": seed.n_iter, "converged": seed.converged,
-                "is_best": seed.seed == model.best_seed, "failed_reason": seed.failed_reason,
-                "n_samples": n, "data_sha256": sha,
-            })
-            if np.isfinite(ari):
-                stability_rows.append(key | {"seed": seed.seed, "ari_with_best": float(ari)})
+        fit_rows += [key | {
+            "seed": seed.seed, "covariance_type": model.covariance_type,
+            "log_likelihood": _finite_or_none(seed.log_likelihood),
+            "bic": _finite_or_none(bic(seed.log_likelihood, n, model.n_parameters)),
+            "aic": _finite_or_none(aic(seed.log_likelihood, n, model.n_parameters)),
+            "n_iter": seed.n_iter, "converged": seed.converged,
+            "is_best": seed.seed == model.best_seed, "failed_reason": seed.failed_reason,
+            "n_samples": n, "data_sha256": sha,
+        } for seed in model.seeds]
+        stability_rows += [key | {"seed": seed, "ari_with_best": float(ari)}
+                           for seed, ari in enumerate(fits.stability[k]) if np.isfinite(ari)]
         model_rows.append(key | {
             "covariance_type": model.covariance_type, "chosen": k == fits.chosen_k,
             "features": list(model.feature_names), "scaler_mean": scaler.mean.tolist(),
@@ -136,7 +138,8 @@ def mixture_rows(
         assignment_rows.append(assignment_table(key, track_ids, probabilities[k]))
     chosen_key = {"run_id": run_id, "feature_set": fits.feature_set, "k": fits.chosen_k}
     selection = pd.DataFrame(fits.selection.candidates()).assign(
-        run_id=run_id, feature_set=fits.feature_set, n_samples=n, prior=fits.selection.prior is not None)
+        run_id=run_id, feature_set=fits.feature_set, n_samples=fits.selection.n_samples,
+        prior=fits.selection.prior is not None)
     return {
         "model_selection": selection,
         "gmm_fits": pd.DataFrame(fit_rows),
