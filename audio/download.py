@@ -29,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3.exceptions
 
+from songmix.audio.decode import describe_start
 from songmix.sources.addresses import AddressRefused
 from songmix.sources.http import GuardedSession, NetworkInterrupted, retry_after_seconds
 
@@ -379,8 +380,8 @@ def _checked_extension(head: bytes, n_bytes: int, url: str, content_type: str) -
     if extension is None:
         raise DownloadError(
             "not_audio",
-            f"{url} sent {content_type or 'an untyped body'} starting {head!r}, "
-            "which is not MP3/WAV/FLAC/OGG",
+            f"{url} sent {content_type or 'an untyped body'} that is not MP3/WAV/FLAC/OGG: "
+            f"{describe_start(head)}",
             retryable=False,
         )
     return extension

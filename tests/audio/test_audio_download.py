@@ -87,18 +87,22 @@ def test_http_errors_have_a_reason_and_a_retry_verdict(httpserver, session, tmp_
 
 
 @pytest.mark.parametrize(
-    ("body", "reason"),
-    [(b"<html><body>Preview expired</body></html>", "not_audio"), (b"", "empty"),
-     (b"\xff\xf1\x50\x80" + bytes(100), "not_audio")],  # AAC (ADTS), which we cannot decode
+    ("body", "reason", "described"),
+    [(b"<html><body>Preview expired for token-abc123</body></html>", "not_audio", "starts with markup"),
+     (b"", "empty", "empty body"),
+     (b"\xff\xf1\x50\x80" + bytes(100), "not_audio", "starts with binary data")],  # AAC (ADTS): undecodable
     ids=["html", "empty", "aac"],
 )
-def test_bodies_that_are_not_audio_are_refused(httpserver, session, tmp_path, body, reason):
+def test_bodies_that_are_not_audio_are_refused(httpserver, session, tmp_path, body, reason, described):
     httpserver.expect_request("/a.mp3").respond_with_data(body, content_type="audio/mpeg")
 
     with pytest.raises(DownloadError) as raised:
         download_audio(session, httpserver.url_for("/a.mp3"), tmp_path)
 
     assert raised.value.reason == reason and not raised.value.retryable
+    # The error is stored and shown: it describes the body, never quotes it.
+    assert described in str(raised.value) and "token-abc123" not in str(raised.value)
+    assert "\\x" not in str(raised.value)
     assert _cache_files(tmp_path) == []
 
 
