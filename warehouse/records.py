@@ -179,12 +179,15 @@ def stored_model(components: pd.DataFrame):
 
 
 def _with_track_ids(models: pd.DataFrame, track_ids: Sequence[str]) -> pa.Table:
-    """``models`` as Arrow with the lineage column ``track_ids``, the same list on every row,
+    """``models`` as Arrow with the lineage column ``track_ids``: the list on the chosen model's
+    row, NULL on the other k's (fitted on the same rows: a million ids once, not once per k),
     built from one Arrow array of the ids (a Python list per row costs seconds per million)."""
     ids = pa.array(list(track_ids), pa.string())
-    offsets = pa.array(np.arange(len(models) + 1, dtype=np.int32) * len(ids))
-    repeated = pa.ListArray.from_arrays(offsets, pa.concat_arrays([ids] * len(models)) if len(models) else ids[:0])
-    return pa.Table.from_pandas(models, preserve_index=False).append_column("track_ids", repeated)
+    chosen = models["chosen"].to_numpy(dtype=bool)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(np.where(chosen, len(ids), 0))]).astype(np.int32))
+    lists = pa.ListArray.from_arrays(offsets, pa.concat_arrays([ids] * int(chosen.sum())) if chosen.any()
+                                     else ids[:0], mask=pa.array(~chosen))
+    return pa.Table.from_pandas(models, preserve_index=False).append_column("track_ids", lists)
 
 
 def _key_columns(key: Mapping[str, object], n_rows: int) -> dict[str, pa.Array]:

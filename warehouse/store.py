@@ -431,7 +431,7 @@ class Warehouse:
         """The tracks the run's mixtures were fitted on, in row order (empty if none)."""
         with self.reading() as connection:
             found = connection.execute(
-                "SELECT track_ids FROM gmm_models WHERE run_id = ? ORDER BY feature_set, k LIMIT 1",
+                "SELECT track_ids FROM gmm_models WHERE run_id = ? AND chosen ORDER BY feature_set LIMIT 1",
                 [run_id],
             ).fetchone()
         return list(found[0]) if found else []

@@ -68,3 +68,17 @@ def test_a_constant_column_is_refused_naming_it(constant_column):
     features[:, constant_column] = 1.0
     with pytest.raises(ValueError, match=f"'{'abc'[constant_column]}'.*constant"):
         _fit(features, track_ids)
+
+
+def test_the_fitted_tracks_are_stored_once_per_feature_set_on_the_chosen_model(tmp_path):
+    from songmix.warehouse.store import Warehouse
+
+    features, track_ids = _data_set(300)
+    fits = _fit(features, track_ids)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.write(mixture_rows("r", fits, fits.probabilities(features), features, track_ids))
+    with warehouse.reading() as connection:
+        stored = connection.execute("select k, chosen, track_ids from gmm_models order by k").fetchall()
+    assert [(k, ids) for k, chosen, ids in stored if chosen] == [(fits.chosen_k, track_ids)]
+    assert all(ids is None for _, chosen, ids in stored if not chosen) and len(stored) == 3
+    assert warehouse.fitted_track_ids("r") == track_ids
