@@ -33,6 +33,8 @@ from songmix.audio.decode import describe_start
 from songmix.sources.addresses import AddressRefused
 from songmix.sources.http import GuardedSession, NetworkInterrupted, retry_after_seconds
 
+#: The audio cache's folder under songmix's data folder (``SONGMIX_DATA_DIR``).
+AUDIO_CACHE = "audio"
 DEFAULT_MAX_BYTES = 10_000_000
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read between bytes), seconds
 DEFAULT_DEADLINE_S = 120.0  # whole download, headers included: stops a server that trickles bytes
@@ -147,10 +149,40 @@ def cached_path(cache_dir: Path, sha256: str) -> Path | None:
     if len(sha256) != 64 or any(char not in "0123456789abcdef" for char in sha256):
         raise ValueError(f"sha256 must be 64 lowercase hex characters, got {sha256!r}")
     for extension in AUDIO_EXTENSIONS:
-        candidate = Path(cache_dir) / sha256[:2] / f"{sha256}.{extension}"
+        candidate = _cache_path(cache_dir, sha256, extension)
         if candidate.is_file():
             return candidate
     return None
+
+
+def link_into_cache(path: Path, cache_dir: Path) -> Path | None:
+    """Give an audio file already on disk its place in ``cache_dir`` by a hard link, so a
+    download of the same bytes finds it there and keeps no second copy.
+
+    Returns
+    -------
+    Path or None
+        The cached path; None when ``path`` is not audio or cannot be linked (another file
+        system, one without hard links, a concurrent writer): a download then stores its copy.
+    """
+    with Path(path).open("rb") as stream:
+        extension = audio_extension(stream.read(_SNIFF_BYTES))
+        stream.seek(0)
+        digest = hashlib.file_digest(stream, "sha256").hexdigest()
+    if extension is None:
+        return None
+    target = _cache_path(cache_dir, digest, extension)
+    if not target.exists():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+        except OSError:
+            return None
+    return target
+
+
+def _cache_path(cache_dir: Path, sha256: str, extension: str) -> Path:
+    return Path(cache_dir) / sha256[:2] / f"{sha256}.{extension}"
 
 
 def download_audio(
@@ -329,7 +361,7 @@ def _store(
                                                check_in_time=check_in_time)
         check_in_time()
         extension = _checked_extension(head, n_bytes, url, content_type)
-        target = cache_dir / digest[:2] / f"{digest}.{extension}"
+        target = _cache_path(cache_dir, digest, extension)
         target.parent.mkdir(exist_ok=True)
         if target.exists():  # same bytes already cached: keep the first copy
             temporary.unlink()

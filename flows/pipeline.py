@@ -16,6 +16,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.runtime import flow_run
 
+from songmix.audio.download import AUDIO_CACHE
 from songmix.flows.drift import drift
 from songmix.flows.parameters import validate_parameters
 from songmix.flows.progress import reporter, run_logger
@@ -100,7 +101,7 @@ def pipeline(
             if opened.fetches_features:
                 logger.info("spotify features: %s", collect_spotify_features(run_id, db_path, opened))
             if opened.fetches_audio:
-                logger.info("downloads: %s", collect_audio(run_id, db_path, opened, data_dir / "audio"))
+                logger.info("downloads: %s", collect_audio(run_id, db_path, opened, data_dir / AUDIO_CACHE))
         logger.info("aubio extraction: %s", extract_features(run_id, db_path))
         if not fit:
             return RunSummary(run_id=run_id, source=chosen.name, n_tracks=0, chosen_k={},

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from songmix.audio.download import AUDIO_CACHE, link_into_cache
 from songmix.sources.base import Listing, Source, SpotifyApi, TrackBatch
 from songmix.sources.demo_audio import render_catalog_audio
 from songmix.sources.demo_catalog import DemoCatalog, generate_catalog
@@ -134,7 +135,8 @@ class DemoSource(_SearchedSource):
     Spotify-compatible service on loopback, each preview rendered from its own features.
 
     Its ground truth (the genre-like group each track was drawn from, and its preview's
-    tempo, key and mode) is stored with the tracks, in ``demo_truth``.
+    tempo, key and mode) is stored with the tracks, in ``demo_truth``. Each rendered preview
+    is also hard-linked into the audio cache, so its download keeps no second copy.
     """
 
     groups: int = 6
@@ -158,6 +160,10 @@ class DemoSource(_SearchedSource):
     ) -> Iterator[DemoSource]:
         catalog = self._catalog()
         audio_paths = render_catalog_audio(catalog, Path(data_dir) / DEMO_PREVIEWS, progress=progress)
+        # The downloads of these previews then find their bytes cached: each is stored once.
+        for path in audio_paths.values():
+            if path.stat().st_nlink == 1:
+                link_into_cache(path, Path(data_dir) / AUDIO_CACHE)
         with DemoService(catalog, audio_paths) as service:
             yield dataclasses.replace(self, api=SpotifyApi(
                 SpotifyEndpoints(api_url=service.api_url, accounts_url=service.accounts_url),

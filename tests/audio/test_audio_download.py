@@ -19,6 +19,7 @@ from songmix.audio.download import (
     cached_path,
     download_audio,
     is_retryable,
+    link_into_cache,
     remove_stale_downloads,
 )
 from songmix.sources.http import NetworkInterrupted, interrupt_network, make_download_session
@@ -62,6 +63,30 @@ def test_downloading_the_same_audio_again_keeps_one_file(httpserver, session, tm
     assert second.path == first.path and second.path.stat().st_mtime_ns == modified
     assert len(_cache_files(tmp_path)) == 1
     assert cached_path(tmp_path, first.sha256) == first.path
+
+
+def test_a_file_linked_into_the_cache_is_what_a_download_of_its_bytes_keeps(httpserver, session, tmp_path):
+    rendered = tmp_path / "previews" / "track.mp3"
+    rendered.parent.mkdir()
+    rendered.write_bytes(MP3_BODY)
+    cache = tmp_path / "audio"
+    linked = link_into_cache(rendered, cache)
+    assert linked == cache / hashlib.sha256(MP3_BODY).hexdigest()[:2] / f"{hashlib.sha256(MP3_BODY).hexdigest()}.mp3"
+    assert linked.stat().st_ino == rendered.stat().st_ino  # one copy of the bytes, two names
+    httpserver.expect_request("/track.mp3").respond_with_data(MP3_BODY)
+
+    downloaded = download_audio(session, httpserver.url_for("/track.mp3"), cache)
+
+    assert downloaded.path == linked and downloaded.path.stat().st_ino == rendered.stat().st_ino
+    assert len(_cache_files(cache)) == 1
+    assert link_into_cache(rendered, cache) == linked  # linking again changes nothing
+
+
+def test_a_file_that_is_not_audio_is_not_linked_into_the_cache(tmp_path):
+    page = tmp_path / "page.mp3"
+    page.write_bytes(b"<html>not audio</html>")
+    assert link_into_cache(page, tmp_path / "audio") is None
+    assert not (tmp_path / "audio").exists()
 
 
 def test_wav_gets_its_extension(httpserver, session, tmp_path):

@@ -4,6 +4,7 @@ and a second run downloads and extracts nothing again."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -94,6 +95,17 @@ def test_a_second_run_downloads_and_extracts_nothing_again(demo_runs):
     assert _scalar(db, "select count(*) from spotify_features where run_id = ?", second.run_id) == 0
     assert _scalar(db, "select count(*) from audio_files") == N_TRACKS
     assert _scalar(db, "select count(*) from runs where status = 'completed'") == 2
+
+
+def test_each_demo_preview_is_stored_once(demo_runs):
+    """The rendered preview and its download are one file: the download finds its bytes cached."""
+    root, first, _ = demo_runs
+    with duckdb.connect(str(root / "w.duckdb"), read_only=True) as connection:
+        downloaded = [Path(path) for (path,) in connection.execute(
+            "select path from audio_files where status = 'ok'").fetchall()]
+    rendered = list((root / "data" / "demo-previews").rglob("*.mp3"))
+    assert len(downloaded) == len(rendered) == N_TRACKS
+    assert {path.stat().st_ino for path in downloaded} == {path.stat().st_ino for path in rendered}
 
 
 def test_the_run_writes_its_report_with_plots(demo_runs):
