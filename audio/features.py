@@ -56,12 +56,13 @@ from songmix.sources.schema import PITCH_CLASSES
 
 # Identifies what the extractor computes; bump the number whenever a feature's definition or
 # parameters change, so that stored features of an older version are recomputed.
-EXTRACTOR_VERSION = f"songmix-audio-3+aubio-{aubio.version}"
+EXTRACTOR_VERSION = f"songmix-audio-4+aubio-{aubio.version}"
 
-# Timbre: aubio.pvoc(1024, 1024), back-to-back 46 ms windows at 22050 Hz. Only clip
-# summaries are kept, which overlapping windows would not change but would double in cost.
+# Timbre: aubio.pvoc on 46 ms windows at 22050 Hz, one window every 93 ms. Only clip
+# summaries are kept: analysing every other window leaves them as they are (the spectral
+# flux, aubio's change since the previous analysed window, then spans 93 ms) at half the cost.
 FRAME_SIZE = 1024
-HOP_SIZE = 1024
+SPECTRAL_STRIDE = 2048
 SPECTRAL_DESCRIPTORS = ("centroid", "spread", "rolloff", "specflux")
 # Rhythm, pitch and key run at half the rate: they need nothing above 5.5 kHz.
 HALF_RATE = ANALYSIS_SAMPLE_RATE // 2
@@ -87,7 +88,6 @@ VOICED_CONFIDENCE = 0.85  # YIN's usual tolerance of 0.15 on the normalised diff
 # Key: aubio.pvoc(4096, 4096) at 11025 Hz, back-to-back 0.37 s windows with 2.7 Hz bins,
 # which resolve semitones from the lowest chroma pitch up. Chroma covers C2-C7 (65-2093 Hz).
 CHROMA_FRAME_SIZE = 4096
-CHROMA_HOP_SIZE = 4096
 CHROMA_MIN_HZ = 65.4
 CHROMA_MAX_HZ = 2093.0
 # Tempo search and prior: Ellis (2007) and librosa's defaults (a log-normal weighting centred
@@ -159,7 +159,8 @@ class FeatureSpec:
     description: str
 
 
-_SPECTRAL = f"pvoc({FRAME_SIZE}, {HOP_SIZE}), Hann window, {ANALYSIS_SAMPLE_RATE} Hz"
+_SPECTRAL = (f"pvoc({FRAME_SIZE}, {FRAME_SIZE}), Hann window, one window every "
+             f"{SPECTRAL_STRIDE} samples at {ANALYSIS_SAMPLE_RATE} Hz")
 _AT_HALF_RATE = f"{HALF_RATE} Hz"
 _ACTIVE = f"over frames above {SILENCE_DB:g} dB"
 _ONSET = (f"'{ONSET_METHOD}', win {RHYTHM_FRAME_SIZE}, hop {RHYTHM_HOP_SIZE} at {_AT_HALF_RATE}"
@@ -167,7 +168,7 @@ _ONSET = (f"'{ONSET_METHOD}', win {RHYTHM_FRAME_SIZE}, hop {RHYTHM_HOP_SIZE} at 
 _TEMPO = f"'{TEMPO_METHOD}', win {TEMPO_FRAME_SIZE}, hop {TEMPO_HOP_SIZE} at {_AT_HALF_RATE}"
 _PITCH = (f"'{PITCH_METHOD}', win {PITCH_FRAME_SIZE}, one window every {PITCH_STRIDE} "
           f"samples at {_AT_HALF_RATE}")
-_CHROMA = (f"pvoc({CHROMA_FRAME_SIZE}, {CHROMA_HOP_SIZE}) at {_AT_HALF_RATE}, power in bins "
+_CHROMA = (f"pvoc({CHROMA_FRAME_SIZE}, {CHROMA_FRAME_SIZE}) at {_AT_HALF_RATE}, power in bins "
            f"{CHROMA_MIN_HZ:g}-{CHROMA_MAX_HZ:g} Hz, Albrecht-Shanahan profiles")
 
 
@@ -212,10 +213,10 @@ FEATURE_TABLE: tuple[FeatureSpec, ...] = (
                 "onsets aubio.onset detects per second of audio"),
     FeatureSpec("loudness", "db_spl", f"whole clip, floored at {LEVEL_FLOOR_DB:g} dB", "dB",
                 "aubio", "aubio.db_spl of the whole clip: 10 log10 of its mean power"),
-    FeatureSpec("loudness_range", "db_spl", f"frames of {FRAME_SIZE}, hop {HOP_SIZE}", "dB",
+    FeatureSpec("loudness_range", "db_spl", f"the windows of {_SPECTRAL}", "dB",
                 "aubio", f"95th minus 5th percentile of frame levels {_ACTIVE}"),
-    FeatureSpec("zero_crossing_rate", "zero_crossing_rate", f"frames of {FRAME_SIZE}, hop "
-                f"{HOP_SIZE}", "crossings/sample", "aubio",
+    FeatureSpec("zero_crossing_rate", "zero_crossing_rate", f"the windows of {_SPECTRAL}",
+                "crossings/sample", "aubio",
                 f"mean of aubio's per-frame zero-crossing rate {_ACTIVE}"),
     *_summary_specs("spectral_centroid", "specdesc('centroid')", _SPECTRAL, "Hz", "aubio",
                     "the magnitude-weighted mean frequency"),
@@ -431,16 +432,6 @@ def _hops(samples: np.ndarray, hop_size: int) -> np.ndarray:
     return np.ascontiguousarray(samples[: n_hops * hop_size]).reshape(n_hops, hop_size)
 
 
-def _buffered(hops: np.ndarray, frame_size: int) -> np.ndarray:
-    """The hops' samples after the zeros aubio's buffers start with.
-
-    ``result[i * hop_size: i * hop_size + frame_size]`` is the frame that ends with hop i, the
-    window aubio's phase vocoder analyses after that hop. Shape (frame_size - hop_size +
-    n_hops * hop_size,).
-    """
-    return np.r_[np.zeros(frame_size - hops.shape[1], dtype=np.float32), hops.ravel()]
-
-
 def _level_db(samples: np.ndarray) -> float:
     """``aubio.db_spl`` of samples, floored at LEVEL_FLOOR_DB (digital silence is -inf)."""
     return max(float(aubio.db_spl(samples)), LEVEL_FLOOR_DB) if len(samples) else LEVEL_FLOOR_DB
@@ -451,10 +442,9 @@ def _level_db(samples: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class SpectralFrames:
-    """aubio's frame signals of a clip at 22050 Hz, one row per hop of ``HOP_SIZE``.
+    """aubio's frame signals of a clip at 22050 Hz, one row per analysed window.
 
-    Frame i is the window of ``FRAME_SIZE`` samples that ends with hop i (aubio's objects
-    buffer the samples before it, zeros at the start).
+    Window i is ``FRAME_SIZE`` samples from sample ``i * SPECTRAL_STRIDE``.
 
     Attributes
     ----------
@@ -489,26 +479,30 @@ def spectral_frames(samples: np.ndarray) -> SpectralFrames:
     -------
     SpectralFrames
     """
-    hops = _hops(samples, HOP_SIZE)
-    buffered = _buffered(hops, FRAME_SIZE)
-    n_frames = len(hops)
-    phase_vocoder = aubio.pvoc(FRAME_SIZE, HOP_SIZE)
-    descriptor_objects = [aubio.specdesc(method, FRAME_SIZE) for method in SPECTRAL_DESCRIPTORS]
+    # With hop == window each call analyses just the window it is given, so feeding one
+    # window every SPECTRAL_STRIDE samples skips the rest.
+    windows = _hops(samples, SPECTRAL_STRIDE)[:, :FRAME_SIZE]
+    n_frames = len(windows)
+    phase_vocoder = aubio.pvoc(FRAME_SIZE, FRAME_SIZE)
+    centroid, spread, rolloff, flux = (aubio.specdesc(method, FRAME_SIZE)
+                                       for method in SPECTRAL_DESCRIPTORS)
     cepstrum = aubio.mfcc(FRAME_SIZE, 40, 13, ANALYSIS_SAMPLE_RATE)
     magnitudes = np.empty((n_frames, FRAME_SIZE // 2 + 1), dtype=np.float32)
-    descriptors = np.empty((n_frames, len(SPECTRAL_DESCRIPTORS)))
-    coefficients = np.empty((n_frames, 13))
+    descriptors = np.empty((n_frames, len(SPECTRAL_DESCRIPTORS)), dtype=np.float32)
+    coefficients = np.empty((n_frames, 13), dtype=np.float32)
     levels = np.empty(n_frames)
     crossings = np.empty(n_frames)
-    for index, hop in enumerate(hops):
-        spectrum = phase_vocoder(hop)
+    for index, window in enumerate(windows):
+        spectrum = phase_vocoder(window)
         magnitudes[index] = spectrum.norm
-        for column, descriptor in enumerate(descriptor_objects):
-            descriptors[index, column] = descriptor(spectrum)[0]
+        row = descriptors[index]
+        row[0], row[1], row[2], row[3] = (centroid(spectrum)[0], spread(spectrum)[0],
+                                          rolloff(spectrum)[0], flux(spectrum)[0])
         coefficients[index] = cepstrum(spectrum)
-        frame = buffered[index * HOP_SIZE: index * HOP_SIZE + FRAME_SIZE]
-        levels[index] = _level_db(frame)
-        crossings[index] = aubio.zero_crossing_rate(frame)
+        levels[index] = aubio.db_spl(window)
+        crossings[index] = aubio.zero_crossing_rate(window)
+    levels = np.maximum(np.nan_to_num(levels, nan=LEVEL_FLOOR_DB, neginf=LEVEL_FLOOR_DB),
+                        LEVEL_FLOOR_DB)
     return SpectralFrames(magnitudes=magnitudes, descriptors=descriptors, mfcc=coefficients,
                           levels_db=levels, zero_crossing_rates=crossings)
 
@@ -608,9 +602,10 @@ def rhythm_frames(half_rate: np.ndarray) -> RhythmFrames:
     onsets = np.zeros(len(hops), dtype=bool)
     strength = np.empty(len(hops))
     magnitudes = np.empty((len(hops), RHYTHM_FRAME_SIZE // 2 + 1), dtype=np.float32)
+    descriptor = detector.get_descriptor
     for index, hop in enumerate(hops):
         onsets[index] = detector(hop)[0] > 0
-        strength[index] = detector.get_descriptor()
+        strength[index] = descriptor()
         magnitudes[index] = phase_vocoder(hop).norm
     return RhythmFrames(onsets=onsets, onset_strength=strength,
                         harmonic_change=harmonic_change(magnitudes, HALF_RATE))
@@ -831,15 +826,13 @@ def chroma(half_rate: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (12,), index 0 = C; all zeros when no frame has energy in range.
     """
-    phase_vocoder = aubio.pvoc(CHROMA_FRAME_SIZE, CHROMA_HOP_SIZE)
-    hops = _hops(half_rate, CHROMA_HOP_SIZE)
-    buffered = _buffered(hops, CHROMA_FRAME_SIZE)
-    magnitudes = np.empty((len(hops), CHROMA_FRAME_SIZE // 2 + 1), dtype=np.float32)
-    audible = np.empty(len(hops), dtype=bool)
-    for index, hop in enumerate(hops):
-        magnitudes[index] = phase_vocoder(hop).norm
-        start = index * CHROMA_HOP_SIZE
-        audible[index] = _level_db(buffered[start: start + CHROMA_FRAME_SIZE]) > SILENCE_DB
+    phase_vocoder = aubio.pvoc(CHROMA_FRAME_SIZE, CHROMA_FRAME_SIZE)
+    windows = _hops(half_rate, CHROMA_FRAME_SIZE)
+    magnitudes = np.empty((len(windows), CHROMA_FRAME_SIZE // 2 + 1), dtype=np.float32)
+    audible = np.empty(len(windows), dtype=bool)
+    for index, window in enumerate(windows):
+        magnitudes[index] = phase_vocoder(window).norm
+        audible[index] = _level_db(window) > SILENCE_DB
     shares = _chroma_shares(magnitudes[audible], _chroma_map(CHROMA_FRAME_SIZE, HALF_RATE))
     return shares.sum(axis=0)
 
