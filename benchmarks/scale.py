@@ -165,7 +165,10 @@ def _sample_rss(process: subprocess.Popen, current: list[str], peaks: dict[str, 
             status = Path(f"/proc/{process.pid}/status").read_text()
         except OSError:
             break
-        rss_gb = int(re.search(r"VmRSS:\s+(\d+)", status)[1]) / 1024 ** 2
+        rss = re.search(r"VmRSS:\s+(\d+)", status)
+        if rss is None:  # a process that has exited but not been waited for has no memory left
+            break
+        rss_gb = int(rss[1]) / 1024 ** 2
         peaks[current[0]] = max(peaks.get(current[0], 0.0), rss_gb)
         time.sleep(0.2)
 
