@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import time
 
 from rich.console import Console
 
-from songmix.cli.progress import TerminalProgress
+from songmix.cli.progress import PlainProgress, TerminalProgress
 from songmix.flows.progress import listening, stage
 
 
@@ -56,3 +57,20 @@ def test_a_finished_stage_is_one_line_however_long_outside_a_terminal():
     with terminal, listening(terminal):
         stage("comparison", 1).finish(summary)
     assert [line for line in written.getvalue().splitlines() if line.strip()] == [f"✓ comparison: {summary}"]
+
+
+def test_a_running_stage_says_how_far_it_is_at_every_interval_in_a_pipe():
+    """A log file shows a long stage is alive: a line per interval, then its end."""
+    written = io.StringIO()
+    plain = PlainProgress(written, interval_s=0.05)
+    with plain, listening(plain):
+        rows = stage("tracks", 1000)
+        rows.advance(400)
+        deadline = time.monotonic() + 10
+        while written.getvalue().count("after") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        rows.finish("1000 tracks")
+    lines = written.getvalue().splitlines()
+    assert lines[0] == "songmix: tracks: started, 1000 to do"
+    assert sum(line.startswith("songmix: tracks: 400/1000 after ") for line in lines) >= 2
+    assert lines[-1].startswith("songmix: tracks: done in ") and lines[-1].endswith(": 1000 tracks")
