@@ -1,7 +1,7 @@
 """The report of one run: a self-contained HTML page and a Markdown version.
 
 Conventions: the input is the stored tables of one run, by name, exactly as
-:func:`songmix.warehouse.report_reads.report_tables` returns them (:data:`REPORT_TABLES`).
+:func:`songmix.warehouse.reads.report_tables` returns them (:data:`REPORT_TABLES`).
 Nothing is refitted: plots are redrawn from the stored components, assignments and features.
 Any table may be empty (a failed fit, a source without truth, too few tracks); the report then
 says what is missing and shows the rest.
@@ -716,7 +716,7 @@ def _check_tables(tables: Mapping[str, pd.DataFrame]) -> None:
     missing = [name for name in REPORT_TABLES if name not in tables]
     if missing:
         raise ValueError(f"the report needs the tables {missing}; read them with "
-                         f"songmix.warehouse.report_reads.report_tables(path, run_id)")
+                         f"songmix.warehouse.reads.report_tables(path, run_id)")
 
 
 def _sections(tables: Mapping[str, pd.DataFrame], kind: RunKind) -> list[tuple[str, str, pd.DataFrame, str]]:

@@ -158,6 +158,12 @@ class FeatureSpec:
     computed_by: str
     description: str
 
+    @property
+    def documentation(self) -> str:
+        """The whole row as one line (the ``aubio_features`` column's comment)."""
+        return (f"{self.description} [{self.unit}; aubio {self.aubio_object}, {self.parameters}; "
+                f"computed by {self.computed_by}]")
+
 
 _SPECTRAL = (f"pvoc({FRAME_SIZE}, {FRAME_SIZE}), Hann window, one window every "
              f"{SPECTRAL_STRIDE} samples at {ANALYSIS_SAMPLE_RATE} Hz")

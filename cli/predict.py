@@ -19,9 +19,8 @@ import pandas as pd
 from songmix.audio.features import EXTRACTOR_VERSION, extract_file, unfit_for_clustering
 from songmix.cli.options import add_db_argument, db_path
 from songmix.em import predict_proba, score_samples
-from songmix.warehouse.query import chosen_models, matched_clusters, track_features
+from songmix.warehouse.reads import chosen_model_components, matched_cluster_names, matched_clusters, track_features
 from songmix.warehouse.records import stored_model
-from songmix.warehouse.report_reads import matched_cluster_names
 
 NAME = "predict"
 HELP = "cluster probabilities of one song under both models of a run (default: the latest)"
@@ -172,7 +171,7 @@ def predict_song(db_path: Path, song: str, *, run_id: str | None = None) -> Pred
     songmix.audio.decode.AudioDecodeError
         ``song`` is a file that cannot be decoded.
     """
-    stored = chosen_models(db_path, run_id)
+    stored = chosen_model_components(db_path, run_id)
     if stored.empty:
         raise PredictionError(f"no fitted models of run {run_id!r} in {db_path}" if run_id else
                               f"no fitted models in {db_path}; run `songmix run` first")

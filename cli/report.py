@@ -26,7 +26,7 @@ def write_report(database: Path, out_dir: Path, *, run_id: str | None = None):
     :class:`~songmix.analysis.report.WrittenReport` (the report, its HTML and Markdown files
     and its plots folder)."""
     from songmix.analysis.report import REPORT_PLOTS, build_report
-    from songmix.warehouse.report_reads import report_tables
+    from songmix.warehouse.reads import report_tables
 
     return build_report(report_tables(database, run_id), plot_folder=REPORT_PLOTS).save(out_dir)
 

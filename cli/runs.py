@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from songmix.warehouse.query import recent_runs
+    from songmix.warehouse.reads import recent_runs
 
     if args.last < 1:
         raise ValueError(f"--last must be at least 1 (got {args.last})")

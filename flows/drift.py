@@ -18,11 +18,7 @@ from prefect import flow
 
 from songmix.flows.progress import publish_table, stage
 from songmix.tasks.drift import Drift, changed_records, measure_drift
-from songmix.warehouse.drift_reads import (
-    chosen_assignments,
-    previous_completed_runs,
-    run_parameters,
-)
+from songmix.warehouse.reads import chosen_assignments, previous_completed_runs, run_parameters
 from songmix.warehouse.records import utc_now
 from songmix.warehouse.store import Warehouse
 

@@ -29,11 +29,11 @@ from songmix.flows.stages import (
     collect_spotify_features,
     collect_tracks,
     extract_features,
+    open_warehouse,
 )
 from songmix.sources.base import Source
 from songmix.sources.choose import parse_source
 from songmix.tasks.options import AUTO_COVARIANCE, DEFAULT_KS, DEFAULT_PRIOR, DEFAULT_SEEDS, ModelOptions
-from songmix.warehouse.store import Warehouse
 
 
 def run_name() -> str:
@@ -86,7 +86,7 @@ def pipeline(
     options = ModelOptions(ks=ks, fixed_k=k, n_seeds=n_seeds, covariance_type=covariance_type,
                            prior=prior, random_state=random_state,
                            features={"spotify": spotify_features, "aubio": aubio_features})
-    warehouse = Warehouse(db_path)
+    warehouse = open_warehouse(db_path)
     run_id = str(flow_run.get_id() or "local")
     chosen = chosen.resolved(WarehouseListing(warehouse, run_id))
     clustered = chosen.feature_sets or tuple(options.features)

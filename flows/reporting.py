@@ -35,11 +35,9 @@ from songmix.tasks.compare import (
     notebook_labels,
     render_plots,
 )
-from songmix.warehouse import records
-from songmix.warehouse.drift_reads import run_source
-from songmix.warehouse.source_reads import rejection_reasons
-from songmix.warehouse.report_reads import report_tables
-from songmix.warehouse.store import StoredClustering, Warehouse, stored_clusterings
+from songmix.warehouse import reads, records
+from songmix.warehouse.reads import StoredClustering
+from songmix.warehouse.store import Warehouse
 
 #: Resamples for intervals and permutations for the null of every agreement measure ...
 AGREEMENT_RESAMPLES = 1000
@@ -125,18 +123,18 @@ def compare(run_id: str, db_path: Path) -> RunSummary:
     """
     warehouse = Warehouse(db_path)
     progress = stage("comparison", 5)
-    fitted_ids = warehouse.fitted_track_ids(run_id)
-    features = {"spotify": warehouse.spotify_feature_frame(run_id),
-                "aubio": warehouse.aubio_feature_frame(run_id)}
-    clusterings = stored_clusterings(warehouse, run_id, fitted_ids)
-    truth = warehouse.truth_frame(run_id)
+    fitted_ids = reads.fitted_track_ids(warehouse, run_id)
+    features = {"spotify": reads.spotify_feature_frame(warehouse, run_id),
+                "aubio": reads.aubio_feature_frame(warehouse, run_id)}
+    clusterings = reads.stored_clusterings(warehouse, run_id, fitted_ids)
+    truth = reads.truth_frame(warehouse, run_id)
     labels = {name: clustering.labels for name, clustering in clusterings.items()}
     fitted_spotify = features["spotify"].reindex(fitted_ids) if "spotify" in clusterings else None
     truth_codes = _truth_codes(truth, fitted_ids)
     if truth_codes is not None:
         labels["truth"] = truth_codes
     # The demo's audio is rendered from its own features: say so wherever its agreement shows.
-    notes = (([DEMO_AUDIO_CAVEAT] if run_source(warehouse, run_id) == "demo" else [])
+    notes = (([DEMO_AUDIO_CAVEAT] if reads.run_source(warehouse, run_id) == "demo" else [])
              + _rejection_notes(warehouse, run_id)
              + _missing_track_notes(len(truth), features, clusterings, fitted_ids))
     both = {"spotify", "aubio"} <= set(clusterings)
@@ -188,7 +186,7 @@ def stored_summary(warehouse: Warehouse, run_id: str, clusterings: dict[str, Sto
                    n_tracks: int, **found) -> RunSummary:
     """The summary of a run's chosen models as stored, with what its comparison ``found``."""
     return RunSummary(
-        run_id=run_id, source=run_source(warehouse, run_id), n_tracks=n_tracks,
+        run_id=run_id, source=reads.run_source(warehouse, run_id), n_tracks=n_tracks,
         chosen_k={name: c.chosen_k for name, c in clusterings.items()},
         covariance_type={name: c.covariance_type for name, c in clusterings.items()},
         warnings={name: c.warnings for name, c in clusterings.items() if c.warnings}, **found)
@@ -224,7 +222,7 @@ def _extractor_accuracy(aubio: pd.DataFrame, truth: pd.DataFrame) -> dict[str, f
 
 def _rejection_notes(warehouse: Warehouse, run_id: str) -> list[str]:
     """The rows of an imported file the run left out, and why most often."""
-    n_rejected, reasons = rejection_reasons(warehouse, run_id)
+    n_rejected, reasons = reads.rejection_reasons(warehouse, run_id)
     if not n_rejected:
         return []
     return [f"{n_rejected} rows of the file were rejected (every reason is in the rejected_rows "
@@ -285,7 +283,7 @@ def publish_run(warehouse: Warehouse, summary: RunSummary, drift: DriftReport | 
 def write_run_report(database: Path, run_id: str, out_dir: Path) -> WrittenReport:
     """The report of ``run_id`` from the warehouse, its figures drawn through the cache, saved
     under ``out_dir``."""
-    tables = report_tables(database, run_id)
+    tables = reads.report_tables(database, run_id)
     specs, _ = figure_specs(tables)
     try:
         rendered = render_plots({spec.name: (spec.plotter, spec.arguments) for spec in specs})

@@ -15,7 +15,7 @@ import pandas as pd
 from prefect import flow
 from prefect.futures import PrefectFuture, as_completed
 
-from songmix.audio.features import EXTRACTOR_VERSION, unfit_for_clustering
+from songmix.audio.features import EXTRACTOR_VERSION, FEATURE_TABLE, unfit_for_clustering
 from songmix.flows.executors import (
     api_for_workers,
     configured_executor,
@@ -30,9 +30,7 @@ from songmix.tasks.modeling import fit_mixtures
 from songmix.tasks.options import ModelOptions
 from songmix.tasks.previews import count_refused, download_previews_with_fallback
 from songmix.tasks.spotify import fetch_audio_features_batch, fetch_playlist, fetch_search_pages
-from songmix.warehouse import records
-from songmix.warehouse.drift_reads import latest_completed_run, run_source
-from songmix.warehouse.source_reads import fresh_search_pages
+from songmix.warehouse import reads, records
 from songmix.warehouse.store import Warehouse
 
 PAGES_PER_TASK = 10
@@ -69,6 +67,15 @@ def _result_or_exception(future: PrefectFuture):
         return error
 
 
+def open_warehouse(db_path: Path) -> Warehouse:
+    """The warehouse, with a documented ``aubio_features`` column per feature the extractor
+    makes: its feature table is their one description, so a new feature's column appears
+    here (NULL in older rows until they are re-extracted)."""
+    warehouse = Warehouse(db_path)
+    warehouse.add_columns("aubio_features", {spec.name: spec.documentation for spec in FEATURE_TABLE})
+    return warehouse
+
+
 class WarehouseListing:
     """What the tracks stage offers a source (:class:`songmix.sources.base.Listing`):
     stored pages reused, missing ones fetched in parallel tasks and stored as they arrive,
@@ -87,8 +94,8 @@ class WarehouseListing:
         after the others are stored.
         """
         api = self._source.api
-        stored = fresh_search_pages(self._warehouse, source_key=api.pages_key, query=query,
-                                    offsets=offsets, since=self._since)
+        stored = reads.fresh_search_pages(self._warehouse, source_key=api.pages_key, query=query,
+                                          offsets=offsets, since=self._since)
         self._store(list(stored.values()))
         chunks = _chunks([offset for offset in offsets if offset not in stored], PAGES_PER_TASK)
         futures = [
@@ -105,6 +112,8 @@ class WarehouseListing:
             if isinstance(result, BaseException):
                 failures.append(result)
                 continue
+            arrived = records.utc_now()
+            result = [page | {"fetched_at": arrived} for page in result]
             self._store(result)
             fetched += result
         if failures:
@@ -113,13 +122,13 @@ class WarehouseListing:
         return sorted([*stored.values(), *fetched], key=lambda page: page["offset"])
 
     def run_tracks(self, run_id: str) -> pd.DataFrame:
-        return self._warehouse.run_tracks(run_id)
+        return reads.run_tracks(self._warehouse, run_id)
 
     def latest_completed_run(self) -> str | None:
-        return latest_completed_run(self._warehouse)
+        return reads.latest_completed_run(self._warehouse)
 
     def run_source(self, run_id: str) -> str:
-        return run_source(self._warehouse, run_id)
+        return reads.run_source(self._warehouse, run_id)
 
     def _store(self, pages: list[dict]) -> None:
         if pages:
@@ -146,7 +155,7 @@ def batch_rows(run_id: str, batch: TrackBatch, *, first_position: int, recorded_
 def collect_tracks(run_id: str, db_path: Path, source: Source) -> str:
     """The source's tracks, stored batch by batch as they come, with what the source holds
     for them (raw search pages, features, genres, files, truth)."""
-    warehouse = Warehouse(db_path)
+    warehouse = open_warehouse(db_path)
     listing = WarehouseListing(warehouse, run_id, source)
     progress = stage("tracks", source.expected_tracks() or 0)
     n_tracks = n_rejected = 0
@@ -168,8 +177,8 @@ def collect_tracks(run_id: str, db_path: Path, source: Source) -> str:
       task_runner=InterruptibleThreadPoolTaskRunner(max_workers=4))
 def collect_spotify_features(run_id: str, db_path: Path, source: Source) -> str:
     """Audio features of the run's tracks the warehouse lacks, in batches of 100."""
-    warehouse = Warehouse(db_path)
-    wanted, n_stored = warehouse.tracks_lacking_features(run_id)
+    warehouse = open_warehouse(db_path)
+    wanted, n_stored = reads.tracks_lacking_features(warehouse, run_id)
     progress = stage("spotify features", len(wanted))
     batches = _chunks(wanted, FEATURE_IDS_PER_REQUEST)
     api = source.api
@@ -200,8 +209,8 @@ def collect_spotify_features(run_id: str, db_path: Path, source: Source) -> str:
 def collect_audio(run_id: str, db_path: Path, source: Source, audio_dir: Path) -> str:
     """Download previews of the run's tracks without a stored, still-present audio file
     (threads, or the Dask cluster's workers: see :mod:`songmix.flows.executors`)."""
-    warehouse = Warehouse(db_path)
-    wanted, n_present = warehouse.tracks_lacking_audio(run_id)
+    warehouse = open_warehouse(db_path)
+    wanted, n_present = reads.tracks_lacking_audio(warehouse, run_id)
     executor, _ = configured_executor()
     progress = stage("downloads", len(wanted))
     chunks = _chunks(list(wanted.itertuples(index=False)), TRACKS_PER_DOWNLOAD_TASK)
@@ -220,12 +229,12 @@ def collect_audio(run_id: str, db_path: Path, source: Source, audio_dir: Path) -
     rows: list[dict] = []
     for chunk, result in zip(chunks, results, strict=True):
         if isinstance(result, BaseException):
-            rows += [{"track_id": t.track_id, "status": "failed", "error": f"download failed: {result}",
-                      "downloaded_at": recorded_at} for t in chunk]
+            rows += [{"track_id": t.track_id, "status": "failed", "error": f"download failed: {result}"}
+                     for t in chunk]
         else:
             rows += result
     audio_rows = pd.DataFrame(rows, columns=["track_id", "status", "sha256", "path", "bytes",
-                                             "error", "downloaded_at", "provider"]).assign(run_id=run_id)
+                                             "error", "provider"]).assign(run_id=run_id, downloaded_at=recorded_at)
     failed = audio_rows[audio_rows["status"] != "ok"]
     warehouse.write({
         "audio_files": audio_rows,
@@ -247,8 +256,8 @@ def extract_features(run_id: str, db_path: Path) -> str:
     file that cannot be analysed, or a chunk that failed for good, is recorded per file in
     ``item_failures`` with the reason.
     """
-    warehouse = Warehouse(db_path)
-    wanted, n_done = warehouse.audio_to_extract(run_id, extractor_version=EXTRACTOR_VERSION)
+    warehouse = open_warehouse(db_path)
+    wanted, n_done = reads.audio_to_extract(warehouse, run_id, extractor_version=EXTRACTOR_VERSION)
     executor, workers = configured_executor()
     progress = stage("aubio extraction", len(wanted))
     chunks = _chunks(list(wanted.itertuples(index=False)), TRACKS_PER_EXTRACTION_TASK)
@@ -321,15 +330,15 @@ def clustering_frames(
     NoUsableTracks
         No track has every feature set.
     """
-    frames = {"spotify": warehouse.spotify_feature_frame(run_id),
-              "aubio": warehouse.aubio_feature_frame(run_id)}
+    frames = {"spotify": reads.spotify_feature_frame(warehouse, run_id),
+              "aubio": reads.aubio_feature_frame(warehouse, run_id)}
     unfit = unfit_for_clustering(frames["aubio"]["tempo"].to_dict()) if len(frames["aubio"]) else {}
     frames["aubio"] = frames["aubio"].drop(index=list(unfit))
     wanted = feature_sets or tuple(name for name, frame in frames.items() if len(frame)) or tuple(frames)
     common = frames[wanted[0]].index
     for name in wanted[1:]:
         common = common.intersection(frames[name].index, sort=False)
-    require_usable_tracks(run_id, len(warehouse.run_tracks(run_id)),
+    require_usable_tracks(run_id, len(reads.run_tracks(warehouse, run_id)),
                           {name: len(frames[name]) for name in wanted}, len(common))
     return {name: frames[name].loc[common, features[name] + (["extractor_version"] if name == "aubio" else [])]
             for name in wanted}, unfit
@@ -341,7 +350,7 @@ def cluster(
 ) -> str:
     """Model selection over covariance types and k, on each feature set the run clusters,
     for the same tracks (:func:`clustering_frames`)."""
-    warehouse = Warehouse(db_path)
+    warehouse = open_warehouse(db_path)
     frames, failures = clustering_frames(warehouse, run_id, feature_sets, options.features)
     progress = stage("mixture fits", len(frames) * options.n_fits)
     chosen: list[str] = []

@@ -19,7 +19,6 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from songmix.warehouse.records import utc_now
 from songmix.audio.download import DownloadError, describe_failure, download_audio, remove_stale_downloads
 from songmix.sources.fallbacks import DeezerMiss, FallbackEndpoints, make_deezer_rate_limiter, resolve_deezer_preview
 from songmix.sources.http import (
@@ -69,7 +68,7 @@ def download_previews_with_fallback(
     -------
     list of dict
         ``track_id, status ('ok' | 'failed' | 'unavailable'), sha256, path, bytes, error,
-        downloaded_at, provider ('listed' | 'deezer' | None)``.
+        provider ('listed' | 'deezer' | None)``.
 
     Raises
     ------
@@ -98,7 +97,7 @@ def download_previews_with_fallback(
     tracks = list(zip(track_ids, urls, isrcs, strict=True))
     with session:
         outcomes = retry_each(tracks, attempt)
-    return [{"track_id": track_id, "downloaded_at": utc_now()}
+    return [{"track_id": track_id}
             | ({"status": "failed", "error": outcome.reason, "provider": None}
                if isinstance(outcome, GaveUp) else outcome)
             for (track_id, _, _), outcome in zip(tracks, outcomes, strict=True)]

@@ -16,7 +16,6 @@ import spotipy
 from prefect import task
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
-from songmix.warehouse.records import utc_now
 from songmix.sources.demo_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from songmix.sources.credentials import SpotifyCredentials, load_spotify_credentials
 from songmix.sources.fallbacks import RECCOBEATS_BATCH, FallbackEndpoints, fetch_reccobeats_features
@@ -74,11 +73,11 @@ def _authorized_client(endpoints: SpotifyEndpoints, credentials: str) -> spotipy
 def fetch_search_pages(
     endpoints: SpotifyEndpoints, credentials: str, query: str, offsets: list[int], chunk: str
 ) -> list[dict]:
-    """Fetch search pages of 10 tracks at ``offsets``; returns raw pages with their offset."""
+    """Fetch search pages of 10 tracks at ``offsets``; returns raw pages with their offset
+    (``query, offset, page``; the flow stamps when they arrived)."""
     client = _client(endpoints, credentials)
     return [
-        {"query": query, "offset": offset, "fetched_at": utc_now(),
-         "page": fetch_search_page(client, query, offset=offset)}
+        {"query": query, "offset": offset, "page": fetch_search_page(client, query, offset=offset)}
         for offset in offsets
     ]
 
@@ -93,12 +92,12 @@ def fetch_search_pages(
 def fetch_playlist(endpoints: SpotifyEndpoints, credentials: str, playlist_id: str) -> list[dict]:
     """Every track of a playlist, as one raw page shaped like a search page.
 
-    Returns ``[{"query": "playlist:<id>", "offset": 0, "fetched_at", "page": {"tracks":
+    Returns ``[{"query": "playlist:<id>", "offset": 0, "page": {"tracks":
     {"items": [...]}}}]``, the shape of :func:`fetch_search_pages`, so playlists and
     searches are stored, reused and parsed alike.
     """
     tracks = fetch_playlist_tracks(_client(endpoints, credentials), playlist_id)
-    return [{"query": f"playlist:{playlist_id}", "offset": 0, "fetched_at": utc_now(),
+    return [{"query": f"playlist:{playlist_id}", "offset": 0,
              "page": {"tracks": {"items": tracks, "next": None, "total": len(tracks)}}}]
 
 

@@ -49,7 +49,23 @@ class WarehouseError(Exception):
     """A warehouse cannot be opened or written; the message says what to do."""
 
 
-def _migrations() -> list[tuple[int, str, str]]:
+def identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier (a table or column name from an allow-list or
+    DuckDB's own catalog: never a value)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str | int | float) -> str:
+    """``value`` as a SQL constant, for the few places DuckDB takes no parameter (``COMMENT
+    ON``, the checks' constant conditions). Every other value is a ``?`` parameter."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+
+def migrations() -> list[tuple[int, str, str]]:
     """Ordered (version, name, sql) from the ``migrations`` folder (``NNN_name.sql``)."""
     folder = resources.files("songmix.warehouse") / "migrations"
     found = []
@@ -62,7 +78,7 @@ def _migrations() -> list[tuple[int, str, str]]:
 
 def schema_version_of_code() -> int:
     """The newest schema version this code knows how to read and write."""
-    return _migrations()[-1][0]
+    return migrations()[-1][0]
 
 
 def validate_path(path: Path, *, for_writing: bool) -> None:
@@ -270,7 +286,7 @@ def migrate(connection: duckdb.DuckDBPyConnection, path: Path) -> int:
             "COMMENT ON TABLE schema_version IS 'Migrations applied to this file, in order.'"
         )
     newest = schema_version_of_code()
-    for version, name, sql in _migrations():
+    for version, name, sql in migrations():
         if version in applied:
             continue
         connection.execute("BEGIN TRANSACTION")
@@ -283,32 +299,5 @@ def migrate(connection: duckdb.DuckDBPyConnection, path: Path) -> int:
         except Exception:
             connection.execute("ROLLBACK")
             raise
-    _sync_feature_columns(connection)
     return newest
 
-
-def _sync_feature_columns(connection: duckdb.DuckDBPyConnection) -> None:
-    """Give ``aubio_features`` one documented DOUBLE column per feature the extractor makes.
-
-    The extractor's feature table is the one description of each feature; columns it adds
-    in a new version appear here (older rows hold NULL there until re-extracted).
-    """
-    from songmix.audio.features import FEATURE_TABLE
-
-    existing = {
-        name
-        for (name,) in connection.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'aubio_features'"
-        ).fetchall()
-    }
-    for spec in FEATURE_TABLE:
-        if spec.name in existing:
-            continue
-        column = '"' + spec.name.replace('"', '""') + '"'
-        connection.execute(f"ALTER TABLE aubio_features ADD COLUMN {column} DOUBLE")
-        documentation = (f"{spec.description} [{spec.unit}; aubio {spec.aubio_object}, "
-                         f"{spec.parameters}; computed by {spec.computed_by}]")
-        # COMMENT ON takes no parameters; the text is the extractor's own constant.
-        connection.execute(
-            f"COMMENT ON COLUMN aubio_features.{column} IS '{documentation.replace(chr(39), chr(39) * 2)}'"
-        )

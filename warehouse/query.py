@@ -1,4 +1,6 @@
-"""Read-only access for people: ad-hoc SQL, the documented schema, and model lookups.
+"""Read-only access for people: ad-hoc SQL, the documented schema, and export.
+
+songmix's own reads are :mod:`songmix.warehouse.reads`.
 
 Every reader gets a locked-down read-only connection (:func:`~songmix.warehouse.connection.reading`):
 DuckDB itself refuses writes, other files, URLs, extensions and changes of settings, in every
@@ -16,7 +18,7 @@ from typing import TypeVar
 import duckdb
 import pandas as pd
 
-from songmix.warehouse.connection import WarehouseError, reading
+from songmix.warehouse.connection import WarehouseError, identifier, literal, reading
 
 _Fetched = TypeVar("_Fetched")
 #: DuckDB's words for a statement its read-only, locked-down connection refused.
@@ -107,76 +109,6 @@ def describe_schema(path: Path | str) -> pd.DataFrame:
     )
 
 
-def _read(path: Path | str, sql: str, parameters: list) -> pd.DataFrame:
-    """A parameterized read for songmix's own helpers."""
-    with reading(path) as connection:
-        return connection.execute(sql, parameters).df()
-
-
-def chosen_models(path: Path | str, run_id: str | None = None) -> pd.DataFrame:
-    """The models a run used (default: the latest completed run that fitted any), one row
-    per feature set and component: run_id, source, started_at, feature_set, k,
-    covariance_type, n_samples, feature_version, log_density_p01, warnings, features,
-    scaler_mean, scaler_scale, component, weight, mean, covariance (standardized, row-major
-    d*d)."""
-    return _read(
-        path,
-        "WITH chosen_run AS ("
-        "  SELECT r.run_id, r.source, r.started_at FROM runs r JOIN gmm_models m USING (run_id) "
-        "  WHERE (? IS NULL AND r.status = 'completed') OR r.run_id = ? "
-        "  ORDER BY r.started_at DESC LIMIT 1) "
-        "SELECT m.run_id, chosen_run.source, chosen_run.started_at, m.feature_set, m.k, "
-        "       m.covariance_type, m.n_samples, m.feature_version, m.log_density_p01, "
-        "       coalesce(m.warnings, []) AS warnings, "
-        "       m.features, m.scaler_mean, m.scaler_scale, "
-        "       c.component, c.weight, c.mean, c.covariance "
-        "FROM gmm_models m JOIN chosen_run USING (run_id) "
-        "JOIN gmm_components c USING (run_id, feature_set, k) "
-        "WHERE m.chosen ORDER BY m.feature_set, c.component",
-        [run_id, run_id],
-    )
-
-
-def recent_runs(path: Path | str, limit: int) -> pd.DataFrame:
-    """The ``limit`` latest runs, newest first: run_id, source, status, started_at, models
-    (``"spotify k=6 diag (100 tracks), ..."``, NULL without any) and warnings (runs.warnings)."""
-    return _read(
-        path,
-        "SELECT r.run_id, r.source, r.status, r.started_at, coalesce(r.warnings, []) AS warnings, "
-        "  (SELECT string_agg(m.feature_set || ' k=' || m.k || ' ' || m.covariance_type || ' ('"
-        "     || m.n_samples || ' tracks)', ', ' ORDER BY m.feature_set DESC) "
-        "   FROM gmm_models m WHERE m.run_id = r.run_id AND m.chosen) AS models "
-        "FROM runs r ORDER BY r.started_at DESC LIMIT ?",
-        [limit],
-    )
-
-
-def matched_clusters(path: Path | str, run_id: str) -> pd.DataFrame:
-    """The run's Hungarian pairing of Spotify clusters with Aubio clusters."""
-    return _read(
-        path,
-        "SELECT left_cluster AS spotify_cluster, right_cluster AS aubio_cluster, n_tracks "
-        "FROM contingency WHERE run_id = ? AND left_set = 'spotify' AND right_set = 'aubio' "
-        "AND matched ORDER BY 1",
-        [run_id],
-    )
-
-
-def track_features(path: Path | str, track_id: str) -> dict[str, pd.DataFrame]:
-    """A stored track's name and its Spotify and Aubio feature rows (empty when absent)."""
-    return {
-        "track": _read(path, "SELECT track_id, name, artists FROM tracks WHERE track_id = ?",
-                       [track_id]),
-        "spotify": _read(path, "SELECT * FROM spotify_features WHERE track_id = ?", [track_id]),
-        "aubio": _read(
-            path,
-            "SELECT x.* FROM audio_files a JOIN aubio_features x USING (sha256) "
-            "WHERE a.track_id = ? AND a.status = 'ok'",
-            [track_id],
-        ),
-    }
-
-
 #: File formats ``export_warehouse`` writes, with DuckDB's COPY options for each.
 EXPORT_FORMATS = {"parquet": "(FORMAT parquet)", "csv": "(FORMAT csv, HEADER)"}
 #: A text cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV
@@ -228,26 +160,23 @@ def export_warehouse(
             target = directory / f"{name}.{file_format}"
             connection.execute(f"COPY ({_export_select(connection, name, file_format)}) "
                                f"TO ? {EXPORT_FORMATS[file_format]}", [str(target)])
-            written[name] = connection.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()[0]
+            written[name] = connection.execute(f"SELECT count(*) FROM {identifier(name)}").fetchone()[0]
     return written
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _export_select(connection: duckdb.DuckDBPyConnection, name: str, file_format: str) -> str:
     """``SELECT`` of every column of ``name``; for CSV, text cells made spreadsheet-safe."""
     if file_format != "csv":
-        return f"SELECT * FROM {_quoted(name)}"
+        return f"SELECT * FROM {identifier(name)}"
     columns = connection.execute(
         "SELECT column_name, data_type FROM duckdb_columns() "
         "WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index", [name]).fetchall()
-    # spreadsheet_safe in SQL, the characters given by code so that no quoting is involved
-    formula_starts = ", ".join(f"chr({ord(start)})" for start in SPREADSHEET_FORMULA_STARTS)
+    # spreadsheet_safe in SQL
+    formula_starts = ", ".join(literal(start) for start in SPREADSHEET_FORMULA_STARTS)
+    apostrophe = literal("'")
     selected = [
-        f"CASE WHEN left({_quoted(column)}, 1) IN ({formula_starts}) "
-        f"THEN chr(39) || {_quoted(column)} ELSE {_quoted(column)} END AS {_quoted(column)}"
-        if data_type == "VARCHAR" else _quoted(column)
+        f"CASE WHEN left({identifier(column)}, 1) IN ({formula_starts}) "
+        f"THEN {apostrophe} || {identifier(column)} ELSE {identifier(column)} END AS {identifier(column)}"
+        if data_type == "VARCHAR" else identifier(column)
         for column, data_type in columns]
-    return f"SELECT {', '.join(selected)} FROM {_quoted(name)}"
+    return f"SELECT {', '.join(selected)} FROM {identifier(name)}"

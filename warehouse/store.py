@@ -1,4 +1,4 @@
-"""The one writer of the warehouse, and the read helpers the flows need.
+"""The one writer of the warehouse (its reads are :mod:`songmix.warehouse.reads`).
 
 Every write is one transaction on a short-lived connection: the stage's rows land whole or
 not at all, and between stages the file is free for readers (``songmix sql``). Writes are
@@ -15,12 +15,10 @@ import logging
 from importlib.metadata import version
 import os
 import socket
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +28,8 @@ from songmix.warehouse.connection import (
     WRITER_LOCK_TIMEOUT_S,
     WarehouseError,
     connect,
+    identifier,
+    literal,
     migrate,
     validate_path,
 )
@@ -77,10 +77,6 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 _SCAN_BATCH_ROWS = 122_880
 
 
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def as_arrow(rows: pd.DataFrame | pa.Table) -> pa.Table:
     """``rows`` as an Arrow table in batches of at most :data:`_SCAN_BATCH_ROWS` rows.
 
@@ -114,7 +110,7 @@ def _may_hold_keys_of(
     if key[0] != "run_id":
         return True
     return connection.execute(
-        f"SELECT EXISTS (SELECT 1 FROM {_quoted(table)} WHERE run_id IN (SELECT unnest(?)))", [run_ids]
+        f"SELECT EXISTS (SELECT 1 FROM {identifier(table)} WHERE run_id IN (SELECT unnest(?)))", [run_ids]
     ).fetchone()[0]
 
 
@@ -207,6 +203,22 @@ class Warehouse:
         with self._connect() as connection:
             yield connection
 
+    def add_columns(self, table: str, documented: Mapping[str, str], *, column_type: str = "DOUBLE") -> None:
+        """Give ``table`` every column of ``documented`` (name -> its comment) it lacks.
+
+        For columns the schema takes from the code that fills them (``aubio_features``: one per
+        feature of the extractor's feature table); older rows hold NULL there.
+        """
+        if table not in TABLE_KEYS:
+            raise WarehouseError(f"unknown table {table!r}")
+        with self.transaction() as connection:
+            existing = {name for (name,) in connection.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall()}
+            for name, comment in documented.items():
+                if name not in existing:
+                    connection.execute(f"ALTER TABLE {identifier(table)} ADD COLUMN {identifier(name)} {column_type}")
+                    connection.execute(f"COMMENT ON COLUMN {identifier(table)}.{identifier(name)} IS {literal(comment)}")
+
     # -- generic idempotent write ------------------------------------------------------
     @staticmethod
     def replace_rows(
@@ -245,13 +257,13 @@ class Warehouse:
             run_ids = _run_ids_of(incoming)
             if _may_hold_keys_of(connection, table, key, run_ids):
                 match = " AND ".join(
-                    f"{_quoted(table)}.{_quoted(c)} = incoming_rows.{_quoted(c)}" for c in key
+                    f"{identifier(table)}.{identifier(c)} = incoming_rows.{identifier(c)}" for c in key
                 )
-                connection.execute(f"DELETE FROM {_quoted(table)} USING incoming_rows WHERE {match}")
-            columns = ", ".join(_quoted(c) for c in incoming.column_names)
+                connection.execute(f"DELETE FROM {identifier(table)} USING incoming_rows WHERE {match}")
+            columns = ", ".join(identifier(c) for c in incoming.column_names)
             try:
                 connection.execute(
-                    f"INSERT INTO {_quoted(table)} ({columns}) SELECT {columns} FROM incoming_rows"
+                    f"INSERT INTO {identifier(table)} ({columns}) SELECT {columns} FROM incoming_rows"
                 )
             except duckdb.ConstraintException as error:
                 raise WarehouseError(f"check failed, stage not written: {table}: {error}") from None
@@ -363,152 +375,7 @@ class Warehouse:
             ]
             return {
                 name: connection.execute(
-                    f"SELECT count(*) FROM {_quoted(name)} WHERE run_id = ?", [run_id]
+                    f"SELECT count(*) FROM {identifier(name)} WHERE run_id = ?", [run_id]
                 ).fetchone()[0]
                 for name in tagged
             }
-
-    # -- what a run holds and lacks: every question keyed by the run, answered by SQL ----
-    def _frame(self, sql: str, parameters: Sequence[object]) -> pd.DataFrame:
-        with self.reading() as connection:
-            return connection.execute(sql, list(parameters)).df()
-
-    def run_tracks(self, run_id: str) -> pd.DataFrame:
-        """The ``tracks`` rows of the run's tracks, in the run's order."""
-        return self._frame(
-            "SELECT t.* EXCLUDE (run_id) FROM run_tracks r JOIN tracks t USING (track_id) "
-            "WHERE r.run_id = ? ORDER BY r.position", [run_id])
-
-    def tracks_lacking_features(self, run_id: str) -> tuple[list[str], int]:
-        """The run's tracks without stored Spotify-style features (in the run's order), and
-        how many have them."""
-        found = self._frame(
-            "SELECT r.track_id, f.track_id IS NOT NULL AS stored FROM run_tracks r "
-            "LEFT JOIN spotify_features f USING (track_id) WHERE r.run_id = ? ORDER BY r.position",
-            [run_id])
-        return list(found.loc[~found["stored"], "track_id"]), int(found["stored"].sum())
-
-    def tracks_lacking_audio(self, run_id: str) -> tuple[pd.DataFrame, int]:
-        """The run's tracks without a stored audio file still on disk: ``track_id,
-        preview_url, isrc`` in the run's order; and how many have one."""
-        found = self._frame(
-            "SELECT r.track_id, t.preview_url, t.isrc, a.path FROM run_tracks r "
-            "JOIN tracks t USING (track_id) "
-            "LEFT JOIN audio_files a ON a.track_id = r.track_id AND a.status = 'ok' "
-            "WHERE r.run_id = ? ORDER BY r.position", [run_id])
-        present = found["path"].map(lambda path: isinstance(path, str) and Path(path).is_file())
-        wanted = found.loc[~present, ["track_id", "preview_url", "isrc"]].astype(object)
-        return wanted.where(wanted.notna(), None), int(present.sum())
-
-    def audio_to_extract(self, run_id: str, *, extractor_version: str) -> tuple[pd.DataFrame, int]:
-        """Stored audio of the run's tracks that ``extractor_version`` has not analysed:
-        ``sha256, path``, one row per distinct file; and how many files it has analysed."""
-        found = self._frame(
-            "SELECT a.sha256, any_value(a.path) AS path, "
-            "bool_or(x.sha256 IS NOT NULL) AS extracted FROM run_tracks r "
-            "JOIN audio_files a ON a.track_id = r.track_id AND a.status = 'ok' "
-            "LEFT JOIN aubio_features x ON x.sha256 = a.sha256 AND x.extractor_version = ? "
-            "WHERE r.run_id = ? GROUP BY a.sha256 ORDER BY min(r.position)",
-            [extractor_version, run_id])
-        return found.loc[~found["extracted"], ["sha256", "path"]], int(found["extracted"].sum())
-
-    def spotify_feature_frame(self, run_id: str) -> pd.DataFrame:
-        """Spotify-style features of the run's tracks, indexed by track_id, in the run's order."""
-        return self._frame(
-            "SELECT f.* EXCLUDE (run_id) FROM run_tracks r JOIN spotify_features f USING (track_id) "
-            "WHERE r.run_id = ? ORDER BY r.position", [run_id]).set_index("track_id")
-
-    def aubio_feature_frame(self, run_id: str) -> pd.DataFrame:
-        """Aubio features of the run's tracks (through their audio file) and the extractor
-        version that computed them, indexed by track_id, in the run's order."""
-        return self._frame(
-            "SELECT r.track_id, x.* EXCLUDE (sha256, run_id, flags) "
-            "FROM run_tracks r JOIN audio_files a ON a.track_id = r.track_id AND a.status = 'ok' "
-            "JOIN aubio_features x ON x.sha256 = a.sha256 WHERE r.run_id = ? ORDER BY r.position",
-            [run_id]).set_index("track_id")
-
-    def fitted_track_ids(self, run_id: str) -> list[str]:
-        """The tracks the run's mixtures were fitted on, in row order (empty if none)."""
-        with self.reading() as connection:
-            found = connection.execute(
-                "SELECT track_ids FROM gmm_models WHERE run_id = ? AND chosen ORDER BY feature_set LIMIT 1",
-                [run_id],
-            ).fetchone()
-        return list(found[0]) if found else []
-
-    def chosen_models(self, run_id: str) -> pd.DataFrame:
-        """Each feature set's chosen model: ``feature_set, k, covariance_type, warnings``
-        (a list, empty when none)."""
-        return self._frame(
-            "SELECT feature_set, k, covariance_type, coalesce(warnings, []) AS warnings "
-            "FROM gmm_models WHERE run_id = ? AND chosen ORDER BY feature_set", [run_id])
-
-    def truth_frame(self, run_id: str) -> pd.DataFrame:
-        """Ground truth of the run's tracks, indexed by track_id: ``group_name`` (the demo's
-        group, a folder's truth.csv group, or a data set's genre; None where unknown), and
-        ``tempo``, ``key``, ``mode`` where known (NaN otherwise)."""
-        return self._frame(
-            "SELECT r.track_id, coalesce(t.group_name, g.genre) AS group_name, "
-            "t.tempo, t.\"key\", t.\"mode\" FROM run_tracks r "
-            "LEFT JOIN demo_truth t USING (track_id) "
-            # A track imported by several data sets: this run's genre first.
-            "LEFT JOIN (SELECT track_id, arg_max(genre, run_id = ?) AS genre FROM csv_genres "
-            "GROUP BY track_id) g USING (track_id) "
-            "WHERE r.run_id = ? ORDER BY r.position", [run_id, run_id]).set_index("track_id")
-
-
-#: Feature sets in the order summaries list them.
-_SET_ORDER = {"spotify": 0, "aubio": 1}
-
-
-@dataclass(frozen=True)
-class StoredClustering:
-    """One feature set's clusterings of a run, as stored, in the fitted tracks' order.
-
-    Attributes
-    ----------
-    feature_set : str
-    chosen_k : int
-    covariance_type : str
-        The chosen model's.
-    warnings : tuple of str
-        Why the chosen model may not deserve trust (``gmm_models.warnings``).
-    labels_by_k : dict[int, ndarray of shape (n_tracks,)]
-        Each fitted k's most probable component per track.
-    """
-
-    feature_set: str
-    chosen_k: int
-    covariance_type: str
-    warnings: tuple[str, ...]
-    labels_by_k: dict[int, np.ndarray]
-
-    @property
-    def labels(self) -> np.ndarray:
-        """The chosen k's labels."""
-        return self.labels_by_k[self.chosen_k]
-
-
-def stored_clusterings(warehouse: Warehouse, run_id: str, fitted_ids: Sequence[str]) -> dict[str, StoredClustering]:
-    """Every feature set's stored clusterings of run ``run_id`` (``fitted_ids``:
-    :meth:`Warehouse.fitted_track_ids`), by feature set."""
-    chosen = warehouse.chosen_models(run_id)
-    fitted = pa.array(list(fitted_ids), pa.string())
-    clusterings = {}
-    with warehouse.reading() as connection:
-        for model in sorted(chosen.itertuples(index=False), key=lambda model: _SET_ORDER[model.feature_set]):
-            labels_by_k = {}
-            ks = connection.execute("SELECT k FROM gmm_models WHERE run_id = ? AND feature_set = ? ORDER BY k",
-                                    [run_id, model.feature_set]).fetchall()
-            for (k,) in ks:
-                assigned = connection.execute(
-                    "SELECT track_id, cluster FROM gmm_assignments WHERE run_id = ? AND feature_set = ? AND k = ?",
-                    [run_id, model.feature_set, k]).to_arrow_table()
-                labels = np.full(len(fitted), -1, dtype=np.int64)
-                positions = pc.index_in(assigned["track_id"], value_set=fitted).to_numpy(zero_copy_only=False)
-                labels[positions.astype(np.int64)] = assigned["cluster"].to_numpy()
-                labels_by_k[k] = labels
-            clusterings[model.feature_set] = StoredClustering(
-                feature_set=model.feature_set, chosen_k=int(model.k), covariance_type=model.covariance_type,
-                warnings=tuple(model.warnings), labels_by_k=labels_by_k)
-    return clusterings

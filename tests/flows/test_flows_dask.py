@@ -19,7 +19,7 @@ from songmix.flows.stages import collect_audio, extract_features
 from songmix.sources.base import SpotifyApi
 from songmix.sources.catalogs import SpotifySource
 from songmix.sources.spotify import SpotifyEndpoints
-from songmix.warehouse import records
+from songmix.warehouse import reads, records
 from songmix.warehouse.store import Warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -54,7 +54,7 @@ def _stages(db, audio_dir, base_url: str) -> pd.DataFrame:
     with temporary_settings(updates={PREFECT_TASKS_REFRESH_CACHE: True}):
         collect_audio("run", db, source, audio_dir)
         extract_features("run", db)
-    return warehouse.aubio_feature_frame("run").sort_index()
+    return reads.aubio_feature_frame(warehouse, "run").sort_index()
 
 
 def test_downloads_and_extraction_run_on_the_dask_workers_and_match_a_local_run(

@@ -15,7 +15,7 @@ from songmix.cli.predict import predict_song
 from songmix.flows.pipeline import pipeline
 from songmix.sources.demo_catalog import generate_catalog
 from songmix.warehouse.connection import WarehouseError
-from songmix.warehouse.report_reads import report_tables
+from songmix.warehouse.reads import report_tables
 from songmix.warehouse.store import Warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]

@@ -35,7 +35,7 @@ from songmix.sources.base import SpotifyApi  # noqa: E402
 from songmix.sources.catalogs import SpotifySource  # noqa: E402
 from songmix.sources.http import RateLimiter  # noqa: E402
 from songmix.tasks import previews, spotify  # noqa: E402
-from songmix.warehouse import records  # noqa: E402
+from songmix.warehouse import reads, records  # noqa: E402
 from songmix.warehouse.store import Warehouse  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -163,7 +163,7 @@ def _spotify_source(fake_spotify: FakeSpotify, n_tracks: int, *, playlist: str |
 
 
 def _run_track_ids(warehouse: Warehouse, run_id: str) -> list[str]:
-    return list(warehouse.run_tracks(run_id)["track_id"])
+    return list(reads.run_tracks(warehouse, run_id)["track_id"])
 
 
 def test_an_interrupted_search_resumes_without_refetching_its_pages(world, tmp_path):

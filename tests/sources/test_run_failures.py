@@ -154,6 +154,7 @@ def test_a_rerun_never_reuses_the_pages_of_a_dead_demo_server(tmp_path):
     from songmix.sources.demo_catalog import generate_catalog
     from songmix.sources.demo_server import DemoService
     from songmix.sources.spotify import SpotifyEndpoints
+    from songmix.warehouse import reads
     from songmix.warehouse.store import Warehouse
 
     catalog = generate_catalog(30, n_groups=3, year=2020, seed=1)
@@ -165,7 +166,7 @@ def test_a_rerun_never_reuses_the_pages_of_a_dead_demo_server(tmp_path):
             source = DemoSource(n_tracks=20, groups=3, seed=1, api=SpotifyApi(SpotifyEndpoints(
                 api_url=service.api_url, accounts_url=service.accounts_url), "demo", f"demo:{catalog.fingerprint}"))
             collect_tracks(run_id, warehouse.path, source)
-            return warehouse.run_tracks(run_id).to_dict("records"), service.base_url
+            return reads.run_tracks(warehouse, run_id).to_dict("records"), service.base_url
 
     first, first_server = run("killed")
     second, second_server = run("rerun")

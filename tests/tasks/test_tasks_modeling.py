@@ -71,6 +71,7 @@ def test_a_constant_column_is_refused_naming_it(constant_column):
 
 
 def test_the_fitted_tracks_are_stored_once_per_feature_set_on_the_chosen_model(tmp_path):
+    from songmix.warehouse import reads
     from songmix.warehouse.store import Warehouse
 
     features, track_ids = _data_set(300)
@@ -81,4 +82,4 @@ def test_the_fitted_tracks_are_stored_once_per_feature_set_on_the_chosen_model(t
         stored = connection.execute("select k, chosen, track_ids from gmm_models order by k").fetchall()
     assert [(k, ids) for k, chosen, ids in stored if chosen] == [(fits.chosen_k, track_ids)]
     assert all(ids is None for _, chosen, ids in stored if not chosen) and len(stored) == 3
-    assert warehouse.fitted_track_ids("r") == track_ids
+    assert reads.fitted_track_ids(warehouse, "r") == track_ids

@@ -112,13 +112,13 @@ def test_a_file_from_a_newer_songmix_is_refused_before_anything_in_it_changes(tm
 
 
 def test_migrations_007_and_008_keep_every_assignment_and_vector_of_an_older_file(tmp_path):
-    from songmix.warehouse.connection import _migrations
+    from songmix.warehouse.connection import migrations
 
     path = tmp_path / "v6.duckdb"
     with duckdb.connect(str(path)) as connection:
         connection.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
                            "applied_at TIMESTAMP NOT NULL)")
-        for version, name, sql in _migrations():
+        for version, name, sql in migrations():
             if version < 7:
                 connection.execute(sql)
                 connection.execute("INSERT INTO schema_version VALUES (?, ?, current_timestamp)", [version, name])
