@@ -1,4 +1,4 @@
--- songmix warehouse, migration 012: a model's lineage list of tracks is stored once per
+-- songmix warehouse, migration 011: a model's lineage list of tracks is stored once per
 -- feature set, on the chosen model's row.
 --
 -- Every k of a feature set is fitted on the same rows, so repeating the list on each k's row

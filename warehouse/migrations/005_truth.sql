@@ -1,4 +1,9 @@
--- Ground truth from a folder's truth.csv sits beside the demo's: its cells may be unknown.
+-- songmix warehouse, migration 005: ground truth from a folder's truth.csv sits beside the
+-- demo's, and its cells may be unknown.
+--
+-- Numbered into the gap the released schema left (it has 001-004 and 006-009): a warehouse
+-- at 009 applies it after 009, a new one before 006. Both end alike, as 006-009 never touch
+-- demo_truth (tests/warehouse/test_migrations.py compares the two).
 ALTER TABLE demo_truth ALTER COLUMN group_id DROP NOT NULL;
 ALTER TABLE demo_truth ALTER COLUMN group_name DROP NOT NULL;
 ALTER TABLE demo_truth ALTER COLUMN tempo DROP NOT NULL;

@@ -1,4 +1,4 @@
--- songmix warehouse, migration 011: what the model tables hold for a large data set.
+-- songmix warehouse, migration 010: what the model tables hold for a large data set.
 --
 -- Above tasks/options.py's LARGE_DATA_SET tracks, the (covariance type, k) pairs are compared
 -- on a seeded sample of that many tracks, and the chosen type's best fit at each k is refined
