@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from songmix.warehouse.connection import WarehouseError
+from songmix.warehouse.connection import WarehouseError, identifier, literal
 
-FEATURE_SETS = "('spotify', 'aubio')"
+FEATURE_SETS = ("spotify", "aubio")
 MODEL_TABLES = ("model_selection", "gmm_fits", "gmm_models", "gmm_components", "gmm_assignments",
                 "gmm_memberships", "seed_stability")
 
@@ -42,30 +42,31 @@ class Check:
     passes: str
 
 
-def _accepted(table: str, column: str, values: str) -> Check:
-    return Check(table, column, f"accepted values {values}", f'"{column}" IN {values}')
+def _accepted(table: str, column: str, values: tuple[str | int, ...]) -> Check:
+    accepted = "(" + ", ".join(literal(value) for value in values) + ")"
+    return Check(table, column, f"accepted values {accepted}", f"{identifier(column)} IN {accepted}")
 
 
 def _within(table: str, column: str, low: float, high: float, *, nullable: bool = False) -> Check:
-    condition = f'"{column}" BETWEEN {low} AND {high}'
+    condition = f"{identifier(column)} BETWEEN {literal(low)} AND {literal(high)}"
     return Check(table, column, f"in [{low}, {high}]",
-                 f'("{column}" IS NULL OR {condition})' if nullable else condition)
+                 f"({identifier(column)} IS NULL OR {condition})" if nullable else condition)
 
 
 CHECKS: tuple[Check, ...] = (
-    _accepted("audio_files", "status", "('ok', 'failed', 'unavailable')"),
+    _accepted("audio_files", "status", ("ok", "failed", "unavailable")),
     Check("audio_files", "sha256", "not null when status = 'ok'",
           "status <> 'ok' OR (sha256 IS NOT NULL AND path IS NOT NULL)"),
     Check("audio_files", "error", "not null when status <> 'ok'", "status = 'ok' OR error IS NOT NULL"),
-    _accepted("item_failures", "stage", "('spotify_features', 'download', 'extraction', 'fit', 'import')"),
-    _accepted("spotify_features", "mode", "(0, 1)"),
+    _accepted("item_failures", "stage", ("spotify_features", "download", "extraction", "fit", "import")),
+    _accepted("spotify_features", "mode", (0, 1)),
     _within("spotify_features", "key", -1, 11),
     *(_accepted(table, "feature_set", FEATURE_SETS)
       for table in MODEL_TABLES),
     *(Check(table, "k", "k >= 1", "k >= 1")
       for table in MODEL_TABLES),
-    _accepted("model_selection", "status", "('fitted', 'left out', 'failed')"),
-    _accepted("model_selection", "covariance_type", "('full', 'tied', 'diag', 'spherical')"),
+    _accepted("model_selection", "status", ("fitted", "left out", "failed")),
+    _accepted("model_selection", "covariance_type", ("full", "tied", "diag", "spherical")),
     _within("gmm_components", "weight", 0, 1),
     Check("gmm_components", "component", "in [0, k)", "component >= 0 AND component < k"),
     Check("gmm_assignments", "cluster", "in [0, k)", "cluster >= 0 AND cluster < k"),
@@ -81,6 +82,8 @@ CHECKS: tuple[Check, ...] = (
 #: gmm_assignments is the largest table, and its index cost half of every write (migration
 #: 007). Their keys start with run_id: unique within the runs written means unique.
 UNIQUE_BY_CHECK = frozenset({"gmm_assignments", "gmm_memberships"})
+#: The SQL function whose distinct values over a key screen it for repeats.
+KEY_HASH = "hash"
 
 
 def check_written(
@@ -111,12 +114,13 @@ def check_written(
     # (SQL counting the offending rows, where, what they do) for each rule, one scan for all.
     rules = [(f"count(*) FILTER (WHERE NOT coalesce({c.passes}, false))", f"{c.table}.{c.column}",
               f"break {c.rule}") for c in checks]
-    scope = f'FROM "{table}" WHERE run_id IN (SELECT unnest($run_ids))'
+    scope = f"FROM {identifier(table)} WHERE run_id IN (SELECT unnest($run_ids))"
     if unique_by_check:
-        columns = ", ".join(key)
+        columns = ", ".join(identifier(column) for column in key)
         # Distinct 64-bit hashes of the key cost half of distinct keys; as hashes can collide,
         # a repeat they suggest is recounted on the keys themselves below.
-        rules.append((f"count(*) - count(DISTINCT hash({columns}))", table, f"repeat a key ({columns})"))
+        rules.append((f"count(*) - count(DISTINCT {KEY_HASH}({columns}))", table,
+                      f"repeat a key ({', '.join(key)})"))
     parameters = {"run_ids": run_ids}
     counts = ", ".join(sql for sql, _, _ in rules)
     failing = list(connection.execute(f"SELECT {counts} {scope}", parameters).fetchone())

@@ -107,21 +107,14 @@ def test_a_key_hash_collision_is_not_taken_for_a_repeated_key(empty_warehouse, m
     """The fast screen counts distinct key hashes; a collision must not fail the stage."""
     import songmix.warehouse.checks as checks
 
-    real_execute = duckdb.DuckDBPyConnection.execute
-    colliding = "count(DISTINCT hash(run_id, feature_set, k, track_id))"
-
-    class CollidingHashes:
-        """A connection whose key hashes all collide (one distinct hash)."""
-
-        def __init__(self, connection):
-            self.connection = connection
-
-        def execute(self, sql, *args):
-            return real_execute(self.connection, sql.replace(colliding, "1"), *args)
-
-    real_check = checks.check_written
-    monkeypatch.setattr("songmix.warehouse.store.check_written",
-                        lambda connection, *rest: real_check(CollidingHashes(connection), *rest))
+    # The screen's hash is the one the check runs: an unknown function fails the write.
+    monkeypatch.setattr(checks, "KEY_HASH", "no_such_hash")
+    with pytest.raises(duckdb.Error, match="no_such_hash"):
+        empty_warehouse.write({"gmm_assignments": _assignments(run_id="unknown hash")})
+    # Every key hashing alike (one distinct value): the keys themselves are recounted.
+    monkeypatch.setattr(checks, "KEY_HASH", "0 * hash")
+    with pytest.raises(WarehouseError, match="1 rows repeat a key"):
+        empty_warehouse.write({"gmm_assignments": _assignments(run_id="twice", track_id=["a", "b", "a"])})
     empty_warehouse.write({"gmm_assignments": _assignments(run_id="collide")})
     with duckdb.connect(str(empty_warehouse.path), read_only=True) as connection:
         assert connection.execute("select count(*) from gmm_assignments where run_id = 'collide'").fetchone() == (3,)
