@@ -88,8 +88,7 @@ def served(tmp_path_factory):
         cwd=root, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         healthy, output = _read_until(serve, "songmix: Prefect API healthy", READY_TIMEOUT_S)
-        if not healthy:
-            pytest.skip(f"the Prefect server did not start:\n{output}")
+        assert healthy, f"the Prefect server did not start within {READY_TIMEOUT_S} s:\n{output}"
         ready, output = _read_until(serve, "songmix: ready after", READY_TIMEOUT_S)
         assert ready, output
         children = subprocess.run(["pgrep", "-P", str(serve.pid)], capture_output=True, text=True)

@@ -127,8 +127,12 @@ def test_songmix_run_completes_on_the_fallbacks_and_explains_every_missing_track
     reasons = dict(_rows(db, "select stage, any_value(reason) from failed_items where run_id = ? "
                              "and stage in ('spotify_features', 'download') group by 1", run))
     assert "reccobeats" in reasons["spotify_features"] and "Deezer has no track" in reasons["download"]
-    assert _rows(db, "select distinct left_k in (2, 3), right_k in (2, 3) from comparison "
-                     "where run_id = ? and left_set = 'spotify' and right_set = 'aubio'", run) == [(True, True)]
+    # Each side is compared at its chosen k, the k of its lowest BIC.
+    best_k = dict(_rows(db, "select feature_set, arg_min(k, bic) from model_selection "
+                            "where run_id = ? and status = 'fitted' group by 1", run))
+    assert _rows(db, "select distinct left_k, right_k from comparison "
+                     "where run_id = ? and left_set = 'spotify' and right_set = 'aubio'", run) == [
+        (best_k["spotify"], best_k["aubio"])]
     _assert_secret_nowhere(db, caplog, run)
 
 
