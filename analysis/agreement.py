@@ -277,11 +277,6 @@ class MetricEstimate:
     null_upper: float
     p_value: float
 
-    @property
-    def interval_excludes_null(self) -> bool:
-        """True when the whole interval lies above what chance gives (False if unknown)."""
-        return bool(self.ci_low > self.null_upper)
-
 
 @dataclass(frozen=True)
 class AgreementWithUncertainty:

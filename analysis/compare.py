@@ -10,7 +10,7 @@ of a's cluster that b's cluster recovers, Jaccard the overlap over the union.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -108,10 +108,6 @@ class ClusteringComparison:
     unmatched_b: tuple
     degenerate: bool
     notes: tuple[str, ...]
-
-    def pairs_frame(self) -> pd.DataFrame:
-        """Matched pairs as a DataFrame, one row each (columns = MatchedPair fields)."""
-        return pd.DataFrame([asdict(pair) for pair in self.matched_pairs])
 
 
 def _matched_pairs(table: np.ndarray, classes_a, classes_b) -> tuple[np.ndarray, np.ndarray, tuple[MatchedPair, ...]]:

@@ -31,7 +31,7 @@ import urllib3.exceptions
 
 from songmix.audio.decode import describe_start
 from songmix.sources.addresses import AddressRefused
-from songmix.sources.http import GuardedSession, NetworkInterrupted, retry_after_seconds
+from songmix.sources.http import GuardedSession, retry_after_seconds
 
 #: The audio cache's folder under songmix's data folder (``SONGMIX_DATA_DIR``).
 AUDIO_CACHE = "audio"
@@ -107,11 +107,6 @@ class DownloadedAudio:
     content_type: str
 
 
-def is_retryable(error: BaseException) -> bool:
-    """True for a :class:`DownloadError` worth retrying; usable in a Prefect retry condition."""
-    return isinstance(error, DownloadError) and error.retryable
-
-
 def describe_failure(error: DownloadError, url: str) -> str:
     """``"reason: detail"`` for the warehouse, with ``url`` reduced to its host.
 
@@ -141,17 +136,6 @@ def audio_extension(head: bytes) -> str | None:
         return "flac"
     if head.startswith(b"OggS"):
         return "ogg"
-    return None
-
-
-def cached_path(cache_dir: Path, sha256: str) -> Path | None:
-    """The cached file with this digest, whatever its extension, or None."""
-    if len(sha256) != 64 or any(char not in "0123456789abcdef" for char in sha256):
-        raise ValueError(f"sha256 must be 64 lowercase hex characters, got {sha256!r}")
-    for extension in AUDIO_EXTENSIONS:
-        candidate = _cache_path(cache_dir, sha256, extension)
-        if candidate.is_file():
-            return candidate
     return None
 
 

@@ -122,11 +122,6 @@ def _track_id(resolved: Path) -> str:
     return TRACK_ID_PREFIX + resolved.as_posix()
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    return _sha256_and_size(path)[0]
-
-
 def _sha256_and_size(path: Path) -> tuple[str, int]:
     digest, n_bytes = hashlib.sha256(), 0
     with Path(path).open("rb") as handle:

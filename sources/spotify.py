@@ -23,7 +23,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -147,30 +147,6 @@ def make_spotify_client(
     return client
 
 
-def search_offsets(n_tracks: int, *, page_size: int = SEARCH_PAGE_LIMIT) -> list[int]:
-    """Offsets of the search pages that cover the first ``n_tracks`` results of one query.
-
-    Parameters
-    ----------
-    n_tracks : int
-        Results wanted, 1 to 1000.
-    page_size : int
-        Items per page, 1 to 10.
-
-    Returns
-    -------
-    list of int
-        ``[0, page_size, 2 * page_size, ...]``, each with ``offset + page_size <= 1000``.
-    """
-    _check_page_size(page_size)
-    if not 1 <= n_tracks <= SEARCH_MAX_RESULTS:
-        raise ValueError(
-            f"one search query yields at most {SEARCH_MAX_RESULTS} tracks, asked for {n_tracks}; "
-            "split the query with partitioned_queries() for more"
-        )
-    return list(range(0, min(n_tracks, SEARCH_MAX_RESULTS - page_size + 1), page_size))
-
-
 def fetch_search_page(
     client: spotipy.Spotify, query: str, *, offset: int, limit: int = SEARCH_PAGE_LIMIT
 ) -> dict[str, Any]:
@@ -203,29 +179,14 @@ def fetch_search_page(
     return _check_search_page(client.search(q=query, limit=limit, offset=offset, type="track"))
 
 
-def fetch_next_search_page(client: spotipy.Spotify, page: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Follow a search page's ``next`` link; ``None`` after the last page.
-
-    Parameters
-    ----------
-    client : spotipy.Spotify
-    page : dict
-        A page from :func:`fetch_search_page` or from this function.
-    """
-    tracks = _check_search_page(page)["tracks"]
-    if not tracks.get("next"):
-        return None
-    return _check_search_page(_follow_next(client, tracks))
-
-
 def partitioned_queries(base_query: str, n_tracks: int) -> list[str]:
     """Queries whose results together can hold ``n_tracks`` distinct tracks.
 
     Up to 1000 tracks, the query itself. Beyond, one query per genre of
     :data:`SEARCH_GENRES` (``'genre:"pop" year:2020'``, ...): each yields up to 1000, and
     ``ceil(n_tracks / 1000)`` of them could suffice, but partitions overlap and some run
-    short, so all are returned in order. Walk them in order, deduplicate
-    (:func:`dedupe_tracks`), and stop once ``n_tracks`` distinct tracks are in.
+    short, so all are returned in order. Walk them in order, keep each track once, and stop
+    once ``n_tracks`` distinct tracks are in.
 
     Parameters
     ----------
@@ -379,20 +340,6 @@ def parse_track(track: Mapping[str, Any]) -> dict[str, Any]:
         "preview_url": track.get("preview_url"),
         "popularity": track.get("popularity"),
     }
-
-
-def dedupe_tracks(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows with each ``track_id`` kept once, at its first appearance."""
-    seen: set[str] = set()
-    unique: list[dict[str, Any]] = []
-    for row in rows:
-        track_id = row.get("track_id")
-        if not track_id:
-            raise ValueError("every row needs a track_id; build rows with parse_track()")
-        if track_id not in seen:
-            seen.add(track_id)
-            unique.append(dict(row))
-    return unique
 
 
 def _follow_next(client: spotipy.Spotify, paging: Mapping[str, Any]) -> Any:

@@ -16,9 +16,7 @@ from werkzeug import Response
 from songmix.audio.download import (
     DownloadError,
     audio_extension,
-    cached_path,
     download_audio,
-    is_retryable,
     link_into_cache,
     remove_stale_downloads,
 )
@@ -62,7 +60,6 @@ def test_downloading_the_same_audio_again_keeps_one_file(httpserver, session, tm
 
     assert second.path == first.path and second.path.stat().st_mtime_ns == modified
     assert len(_cache_files(tmp_path)) == 1
-    assert cached_path(tmp_path, first.sha256) == first.path
 
 
 def test_a_file_linked_into_the_cache_is_what_a_download_of_its_bytes_keeps(httpserver, session, tmp_path):
@@ -107,7 +104,7 @@ def test_http_errors_have_a_reason_and_a_retry_verdict(httpserver, session, tmp_
         download_audio(session, httpserver.url_for("/a.mp3"), tmp_path)
 
     assert raised.value.reason == f"http_{status}"
-    assert raised.value.retryable is retryable and is_retryable(raised.value) is retryable
+    assert raised.value.retryable is retryable
     assert _cache_files(tmp_path) == []
 
 
@@ -238,12 +235,6 @@ def test_a_session_without_an_address_policy_is_refused(tmp_path):
         download_audio(requests.Session(), "http://localhost/a.mp3", tmp_path)
 
 
-def test_is_retryable_only_for_retryable_download_errors():
-    assert is_retryable(DownloadError("http_503", "busy", retryable=True))
-    assert not is_retryable(DownloadError("http_404", "gone", retryable=False))
-    assert not is_retryable(ValueError("http_503"))
-
-
 @pytest.mark.parametrize(
     ("head", "extension"),
     [(b"ID3\x03\x00", "mp3"), (b"\xff\xfb\x90\x64", "mp3"), (b"\xff\xf3\x80\xc4", "mp3"),
@@ -253,12 +244,6 @@ def test_is_retryable_only_for_retryable_download_errors():
 )
 def test_audio_extension_from_leading_bytes(head, extension):
     assert audio_extension(head) == extension
-
-
-def test_cached_path_rejects_malformed_digests(tmp_path):
-    assert cached_path(tmp_path, "a" * 64) is None
-    with pytest.raises(ValueError, match="sha256"):
-        cached_path(tmp_path, "../etc/passwd")
 
 
 # ----------------------------------------------------------------------------- redirects

@@ -29,16 +29,13 @@ from songmix.sources.spotify import (
     SEARCH_GENRES,
     AudioFeaturesForbidden,
     SpotifyEndpoints,
-    dedupe_tracks,
     fetch_audio_features,
-    fetch_next_search_page,
     fetch_playlist_tracks,
     fetch_search_page,
     make_spotify_client,
     parse_track,
     partitioned_queries,
     playlist_id_from_ref,
-    search_offsets,
 )
 
 CLIENT_ID = "test-client-id"
@@ -101,12 +98,11 @@ def test_client_is_configured_for_no_retries_memory_tokens_and_timeouts(client, 
 # ----------------------------------------------------------------------------- search
 
 
-def test_search_pages_follow_next_and_reuse_one_token(client, fake, tracks, tmp_path):
-    page = fetch_search_page(client, "year:2020", offset=0)
+def test_search_pages_by_offset_reuse_one_token(client, fake, tracks, tmp_path):
     seen = []
-    while page is not None:
+    for offset in range(0, N_TRACKS, 10):
+        page = fetch_search_page(client, "year:2020", offset=offset)
         seen.extend(item["id"] for item in page["tracks"]["items"])
-        page = fetch_next_search_page(client, page)
     assert seen == [track["id"] for track in tracks]
     assert fake.calls["search"] == 4 and fake.calls["token"] == 1
     assert list(tmp_path.iterdir()) == []  # no .cache token file
@@ -116,19 +112,11 @@ def test_a_next_link_that_leaves_the_api_is_not_followed_with_the_token(client, 
     from pytest_httpserver import HTTPServer
 
     with HTTPServer(host="127.0.0.1", port=0) as elsewhere:
-        page = fetch_search_page(client, "year:2020", offset=0)
-        page["tracks"]["next"] = elsewhere.url_for("/v1/search?offset=10")
+        leaving = {"items": [], "next": elsewhere.url_for("/v1/playlists/x/tracks?offset=50")}
+        client.playlist_items = lambda *args, **kwargs: leaving
         with pytest.raises(ProviderError, match="leaves the API"):
-            fetch_next_search_page(client, page)
+            fetch_playlist_tracks(client, PLAYLIST_ID)
         assert elsewhere.log == []
-
-
-def test_search_page_by_offset_matches_the_followed_page(client):
-    first = fetch_search_page(client, "year:2020", offset=0)
-    followed = fetch_next_search_page(client, first)
-    by_offset = fetch_search_page(client, "year:2020", offset=10)
-    assert followed["tracks"]["items"] == by_offset["tracks"]["items"]
-    assert by_offset["tracks"]["total"] == N_TRACKS
 
 
 @pytest.mark.parametrize(
@@ -141,16 +129,6 @@ def test_search_limits_are_checked_before_any_request(client, fake, offset, limi
     with pytest.raises(ValueError, match="empty"):
         fetch_search_page(client, "  ", offset=0)
     assert fake.calls["search"] == 0
-
-
-def test_search_offsets():
-    assert search_offsets(35) == [0, 10, 20, 30]
-    full = search_offsets(1000)
-    assert len(full) == 100 and full[-1] == 990
-    assert search_offsets(7, page_size=5) == [0, 5]
-    for bad in (0, 1001):
-        with pytest.raises(ValueError, match="partitioned_queries"):
-            search_offsets(bad)
 
 
 def test_partitioned_queries():
@@ -174,12 +152,11 @@ def test_partitions_walked_in_order_and_deduped_reach_the_target(client, fake):
     }
     rows = []
     for query in queries[:2]:
-        page = fetch_search_page(client, query, offset=0)
-        while page is not None:
+        for offset in (0, 10, 20):
+            page = fetch_search_page(client, query, offset=offset)
             rows.extend(parse_track(item) for item in page["tracks"]["items"])
-            page = fetch_next_search_page(client, page)
     assert len(rows) == 50
-    assert [row["track_id"] for row in dedupe_tracks(rows)] == [make_track_id(i) for i in range(40)]
+    assert list(dict.fromkeys(row["track_id"] for row in rows)) == [make_track_id(i) for i in range(40)]
 
 
 def test_malformed_search_body_is_a_retryable_provider_error(client, fake):
@@ -443,10 +420,3 @@ def test_parse_track_tolerates_sparse_objects_and_rejects_local_files():
     assert parse_track({"id": make_track_id(1), "album": {"release_date": "1999"}})["year"] == 1999
     with pytest.raises(ValueError, match="local files"):
         parse_track({"id": None, "name": "local.mp3"})
-
-
-def test_dedupe_tracks_keeps_first_occurrence():
-    rows = [{"track_id": "a", "n": 1}, {"track_id": "b", "n": 2}, {"track_id": "a", "n": 3}]
-    assert dedupe_tracks(rows) == [{"track_id": "a", "n": 1}, {"track_id": "b", "n": 2}]
-    with pytest.raises(ValueError, match="track_id"):
-        dedupe_tracks([{"name": "no id"}])
