@@ -54,6 +54,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from songmix import em
+from songmix.tasks.options import DEFAULT_KS
 from songmix.em import _init as songmix_init  # to vary the Lloyd steps of the start
 
 RSS_CHILD_FLAG = "--rss-child"
@@ -345,8 +346,8 @@ def sizes_users_run(rounds: int, csv_rows: int) -> None:
     pipeline = mixture_samples(1000, 13, 5, seed=4)
     csv = mixture_samples(csv_rows, 9, 8, seed=5)
     cases = {
-        "pipeline: select_k 1000 x 13, k=2..10, n_init=10": lambda **options: em.select_k(
-            pipeline, range(2, 11), random_state=0, standardize=True, **options),
+        f"pipeline: select_k 1000 x 13, k={min(DEFAULT_KS)}..{max(DEFAULT_KS)}, n_init=10": lambda **options: em.select_k(
+            pipeline, DEFAULT_KS, random_state=0, standardize=True, **options),
         f"CSV size: fit_gmm {csv_rows} x 9, k=8, n_init=10": lambda **options: em.fit_gmm(
             csv, 8, random_state=0, **options),
     }
