@@ -279,16 +279,10 @@ def random_start(
     reg_covar: float,
 ):
     """The notebook's start: k distinct random rows as means, the data covariance for every
-    component (plus ``reg_covar`` on its diagonal), equal weights.
-
-    Returns
-    -------
-    parameters : MixtureParameters
-    failures : list of (str or None)
-    """
-    samples = features.samples
+    component (plus ``reg_covar`` on its diagonal), equal weights. Returns what
+    :func:`kmeans_plusplus_start` returns."""
+    samples, n_seeds = features.samples, len(rngs)
     n_samples, n_features = samples.shape
-    n_seeds = len(rngs)
     means = np.stack([samples[rng.choice(n_samples, size=n_components, replace=False)] for rng in rngs])
     data_covariance = samples.T @ samples / n_samples + reg_covar * np.eye(n_features)
     return parameters_from(

@@ -285,16 +285,8 @@ def fit_gmm(
     """
     samples = check_samples(X, feature_names=feature_names)
     names = feature_names_of(X, feature_names, samples.shape[1])
-    check_fit_options(
-        n_components=n_components,
-        n_samples=samples.shape[0],
-        covariance_type=covariance_type,
-        n_init=n_init,
-        init=init,
-        tol=tol,
-        max_iter=max_iter,
-        reg_covar=reg_covar,
-    )
+    check_fit_options(n_components=n_components, n_samples=samples.shape[0], covariance_type=covariance_type,
+                      n_init=n_init, init=init, tol=tol, max_iter=max_iter, reg_covar=reg_covar)
     n_workers = worker_count(n_jobs)
     scaler = fit_scaler(samples, feature_names=names) if standardize else None
     features = Features.build(

@@ -70,17 +70,9 @@ def select_k(
     ks: Sequence[int],
     *,
     criterion: str = "bic",
-    covariance_type: str = "full",
-    n_init: int = 10,
-    init: str = "kmeans++",
-    tol: float = 1e-3,
-    max_iter: int = 200,
-    reg_covar: float = 1e-6,
-    random_state: int | np.random.Generator | None = None,
-    standardize: bool = False,
     feature_names: Sequence[str] | None = None,
     n_jobs: int | None = None,
-    prior: ConjugatePrior | None = None,
+    **fit_options,
 ) -> KSelection:
     """Fit a mixture for every k in ``ks`` and choose the one with the lowest criterion.
 
@@ -90,10 +82,13 @@ def select_k(
     ks : sequence of int
         Candidate numbers of components, each between 1 and n_samples.
     criterion : {"bic", "aic"}
-    covariance_type, n_init, init, tol, max_iter, reg_covar, random_state, standardize, feature_names, prior
-        As for :func:`songmix.em.fit_gmm`; the same ``random_state`` seeds every k.
+    feature_names : sequence of str, optional
     n_jobs : int or None
-        Threads for each fit, as for :func:`songmix.em.fit_gmm`.
+        Threads for each fit and criterion.
+    **fit_options
+        ``covariance_type``, ``n_init``, ``init``, ``tol``, ``max_iter``, ``reg_covar``,
+        ``random_state``, ``standardize``, ``prior``: as for :func:`songmix.em.fit_gmm`
+        (its defaults too); the same ``random_state`` seeds every k.
 
     Returns
     -------
@@ -122,21 +117,7 @@ def select_k(
     models, failures = [], []
     for k in candidates:
         try:
-            model = fit_gmm(
-                samples,
-                k,
-                covariance_type=covariance_type,
-                n_init=n_init,
-                init=init,
-                tol=tol,
-                max_iter=max_iter,
-                reg_covar=reg_covar,
-                random_state=random_state,
-                standardize=standardize,
-                feature_names=names,
-                n_jobs=n_jobs,
-                prior=prior,
-            )
+            model = fit_gmm(samples, k, feature_names=names, n_jobs=n_jobs, **fit_options)
         except FitFailedError as error:
             model, failure = None, str(error)
         else:

@@ -77,11 +77,8 @@ def seed_labels(model: GaussianMixtureModel, X, *, n_jobs: int | None = None) ->
 
     Parameters
     ----------
-    model : GaussianMixtureModel
-    X : array-like of shape (n_samples, d)
-        Raw samples (the model's scaler is applied).
-    n_jobs : int or None
-        Threads that share the samples, as for :func:`songmix.em.fit_gmm`.
+    model, X, n_jobs
+        As for :func:`songmix.em.predict_proba` (``model`` from :func:`songmix.em.fit_gmm`).
 
     Returns
     -------
@@ -101,15 +98,8 @@ def seed_labels(model: GaussianMixtureModel, X, *, n_jobs: int | None = None) ->
 
 
 def seed_stability(model: GaussianMixtureModel, X, *, n_jobs: int | None = None) -> np.ndarray:
-    """Agreement of every converged seed's clustering with the best seed's.
-
-    Parameters
-    ----------
-    model : GaussianMixtureModel
-    X : array-like of shape (n_samples, d)
-        Raw samples (the model's scaler is applied).
-    n_jobs : int or None
-        Threads that share the samples, as for :func:`songmix.em.fit_gmm`.
+    """Agreement of every converged seed's clustering with the best seed's (the arguments
+    are those of :func:`seed_labels`).
 
     Returns
     -------
