@@ -107,20 +107,9 @@ def bootstrap_tables(
 def half_sample_tables(
     table: np.ndarray, *, n_resamples: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Contingency tables of half the tracks drawn without replacement.
-
-    Parameters
-    ----------
-    table : ndarray of shape (n_clusters_a, n_clusters_b)
-        Observed contingency table.
-    n_resamples : int
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    ndarray of shape (n_resamples, n_clusters_a, n_clusters_b), dtype int64
-        Each table sums to ``n_tracks // 2``.
-    """
+    """Contingency tables of half the tracks drawn without replacement: as
+    :func:`bootstrap_tables` (same arguments and shape), each table summing to
+    ``n_tracks // 2``."""
     cell_counts = table.ravel()
     draws = rng.multivariate_hypergeometric(cell_counts, int(cell_counts.sum()) // 2, size=n_resamples)
     return draws.reshape(n_resamples, *table.shape)

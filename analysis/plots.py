@@ -2,7 +2,9 @@
 
 Every function builds a :class:`matplotlib.figure.Figure` directly (never pyplot, so no GUI
 backend, no global figure state, safe in worker threads), renders it with Agg, optionally
-writes the PNG to ``path`` and returns the PNG bytes. Inputs are the tables the analysis
+writes the PNG to ``path`` and returns the PNG bytes. Every ``plot_*`` takes keywords
+``title`` (the figure's, with a default) and ``path`` (str or Path, optional) beside the
+parameters its docstring lists. Inputs are the tables the analysis
 functions return; degenerate inputs (one cluster, one k, NaN scores) still give a figure.
 """
 
@@ -86,14 +88,6 @@ def plot_cluster_scatter(
         Names of the two features to plot.
     cluster_names : sequence of str, optional
         Legend text per component (default "cluster j").
-    title : str
-    path : str or Path, optional
-        Where to write the PNG.
-
-    Returns
-    -------
-    bytes
-        The PNG.
     """
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
@@ -155,13 +149,6 @@ def plot_contingency_heatmap(
     contingency : DataFrame of shape (k_a, k_b)
         Track counts, e.g. ``ClusteringComparison.matched_contingency``. Index and column
         names become the axis labels; diagonal cells are outlined as matched pairs.
-    title : str
-    path : str or Path, optional
-
-    Returns
-    -------
-    bytes
-        The PNG.
     """
     if not isinstance(contingency, pd.DataFrame) or contingency.size == 0:
         raise ValueError("contingency must be a non-empty DataFrame of counts (ClusteringComparison.matched_contingency)")
@@ -212,13 +199,6 @@ def plot_information_criteria(
         ``chosen``); several rows per line and k (one per seed) are reduced to the lowest.
     chosen_k : dict of str to int, optional
         Chosen k per feature set; default the k of lowest BIC.
-    title : str
-    path : str or Path, optional
-
-    Returns
-    -------
-    bytes
-        The PNG.
     """
     required = {"feature_set", "k", "bic", "aic"}
     if not isinstance(fits, pd.DataFrame) or not required <= set(fits.columns) or fits.empty:
@@ -271,13 +251,6 @@ def plot_feature_agreement(
     table : DataFrame
         ``FeatureAgreement.table``: index = Spotify feature; columns ``cv_r2``,
         ``best_aubio_feature``, ``best_pearson_r``.
-    title : str
-    path : str or Path, optional
-
-    Returns
-    -------
-    bytes
-        The PNG.
     """
     required = {"cv_r2", "best_aubio_feature", "best_pearson_r"}
     if not isinstance(table, pd.DataFrame) or not required <= set(table.columns) or table.empty:
@@ -320,13 +293,6 @@ def plot_agreement_vs_k(
         ``k`` and each metric, optionally ``<metric>_ci_low`` / ``<metric>_ci_high``
         (bands drawn where finite).
     metrics : sequence of str, default ("ari", "nmi")
-    title : str
-    path : str or Path, optional
-
-    Returns
-    -------
-    bytes
-        The PNG.
     """
     required = {"comparison", "k", *metrics}
     if not metrics:
