@@ -101,16 +101,13 @@ def render_preview(
     grid = _beat_grid(features, n_samples=n_samples, sample_rate=sample_rate, rng=rng)
     chords = _chord_per_beat(features, grid=grid, rng=rng)
 
+    song = _Song(features, grid, chords, n_samples, sample_rate)
     mix = np.zeros(n_samples, dtype=np.float32)
-    mix += _drums(features, grid=grid, n_samples=n_samples, sample_rate=sample_rate, rng=rng)
-    mix += _bass(features, grid=grid, chords=chords, n_samples=n_samples, sample_rate=sample_rate)
-    mix += _harmony(
-        features, grid=grid, chords=chords, n_samples=n_samples, sample_rate=sample_rate
-    )
-    mix += _melody(
-        features, grid=grid, chords=chords, n_samples=n_samples, sample_rate=sample_rate, rng=rng
-    )
-    mix += _speech(features, grid=grid, n_samples=n_samples, sample_rate=sample_rate, rng=rng)
+    mix += _drums(song, rng)
+    mix += _bass(song)
+    mix += _harmony(song)
+    mix += _melody(song, rng)
+    mix += _speech(song, rng)
     mix = _live_room(features, mix, sample_rate=sample_rate, rng=rng)
     return _master(mix, loudness_db=features["loudness"])
 
@@ -262,6 +259,18 @@ class _BeatGrid:
     beat_in_bar: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Song:
+    """What every layer plays to: the features, the beats, the chord of each beat
+    (MIDI notes, shape (n_beats, 3)), the clip's length and rate."""
+
+    features: Mapping[str, float]
+    grid: _BeatGrid
+    chords: np.ndarray
+    n_samples: int
+    sample_rate: int
+
+
 def _beat_grid(
     features: Mapping[str, float], *, n_samples: int, sample_rate: int, rng: np.random.Generator
 ) -> _BeatGrid:
@@ -310,15 +319,9 @@ def _scale_notes(features: Mapping[str, float], *, low: int, high: int) -> np.nd
 # Layers: what sounds
 
 
-def _drums(
-    features: Mapping[str, float],
-    *,
-    grid: _BeatGrid,
-    n_samples: int,
-    sample_rate: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
+def _drums(song: _Song, rng: np.random.Generator) -> np.ndarray:
     """Kick on every beat (accented downbeat), backbeat snare, hi-hats by energy."""
+    features, grid, n_samples, sample_rate = song.features, song.grid, song.n_samples, song.sample_rate
     energy, acoustic, dance = features["energy"], features["acousticness"], features["danceability"]
     beats, beat_in_bar = grid.beats, grid.beat_in_bar
     out = np.zeros(n_samples, dtype=np.float32)
@@ -341,19 +344,14 @@ def _drums(
     return out
 
 
-def _bass(
-    features: Mapping[str, float],
-    *,
-    grid: _BeatGrid,
-    chords: np.ndarray,
-    n_samples: int,
-    sample_rate: int,
-) -> np.ndarray:
+def _bass(song: _Song) -> np.ndarray:
     """Chord roots in E2-D#3 (82-156 Hz), struck on every beat.
 
     Kept above ~80 Hz, where spectral frames of usual sizes still resolve semitones, so the bass
     helps a chroma key finder instead of smearing across pitch classes.
     """
+    features, grid, chords = song.features, song.grid, song.chords
+    n_samples, sample_rate = song.n_samples, song.sample_rate
     out = np.zeros(n_samples, dtype=np.float32)
     length = int(grid.beat_samples)
     roots = BASS_LOWEST_NOTE + (chords[:, 0] - BASS_LOWEST_NOTE) % 12
@@ -366,19 +364,14 @@ def _bass(
     return out
 
 
-def _harmony(
-    features: Mapping[str, float],
-    *,
-    grid: _BeatGrid,
-    chords: np.ndarray,
-    n_samples: int,
-    sample_rate: int,
-) -> np.ndarray:
+def _harmony(song: _Song) -> np.ndarray:
     """The chords: plucked strums (acoustic) or bright saw stabs/pads (electronic).
 
     Chords are struck on every beat when energetic, every two beats otherwise, on the downbeat
     always.
     """
+    features, grid, chords = song.features, song.grid, song.chords
+    n_samples, sample_rate = song.n_samples, song.sample_rate
     acoustic, energy = features["acousticness"], features["energy"]
     strike_every = 1 if energy > 0.5 else 2
     struck = np.flatnonzero(grid.beat_in_bar % strike_every == 0)
@@ -397,20 +390,14 @@ def _harmony(
     return out
 
 
-def _melody(
-    features: Mapping[str, float],
-    *,
-    grid: _BeatGrid,
-    chords: np.ndarray,
-    n_samples: int,
-    sample_rate: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
+def _melody(song: _Song, rng: np.random.Generator) -> np.ndarray:
     """A scale melody: chord tones on beats, stepwise in between; sung when not instrumental.
 
     Energetic tracks move in eighth notes, calm ones in quarter notes. Higher valence lifts the
     register by up to an octave.
     """
+    features, grid, chords = song.features, song.grid, song.chords
+    n_samples, sample_rate = song.n_samples, song.sample_rate
     per_beat = 2 if features["energy"] > 0.6 else 1
     onsets = _subdivide(grid.beats, grid.beat_samples, per_beat)
     low = 60 + int(round(12 * features["valence"]))
@@ -441,15 +428,9 @@ def _melody(
     return out
 
 
-def _speech(
-    features: Mapping[str, float],
-    *,
-    grid: _BeatGrid,
-    n_samples: int,
-    sample_rate: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
+def _speech(song: _Song, rng: np.random.Generator) -> np.ndarray:
     """Formant-filtered noise syllables on the sixteenth-note grid, as many as speechiness says."""
+    features, grid, n_samples, sample_rate = song.features, song.grid, song.n_samples, song.sample_rate
     out = np.zeros(n_samples, dtype=np.float32)
     amount = np.clip((features["speechiness"] - 0.05) / 0.4, 0.0, 1.0)
     if amount == 0.0:
