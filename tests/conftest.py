@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(autouse=True)
+def _restore_spotipy_logging():
+    """``songmix.cli.main`` quiets spotipy's logger for the process; later tests need it back."""
+    logger = logging.getLogger("spotipy")
+    level = logger.level
+    yield
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

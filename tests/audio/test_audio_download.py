@@ -138,48 +138,43 @@ def test_declared_oversized_body_is_refused(httpserver, session, tmp_path):
     assert _cache_files(tmp_path) == []
 
 
+def _failed_download(httpserver, session, cache, respond, **limits) -> DownloadError:
+    """The error of a download from a server answering with ``respond``; the cache keeps nothing."""
+    httpserver.expect_request("/audio.mp3").respond_with_handler(respond)
+    with pytest.raises(DownloadError) as raised:
+        download_audio(session, httpserver.url_for("/audio.mp3"), cache, **limits)
+    assert _cache_files(cache) == []
+    return raised.value
+
+
 def test_undeclared_oversized_stream_is_cut_off(httpserver, session, tmp_path):
     def chunks():
         yield MP3_BODY[:12]
         while True:  # a body without Content-Length that never ends
             yield bytes(4096)
 
-    httpserver.expect_request("/endless.mp3").respond_with_response(Response(chunks()))
-
-    with pytest.raises(DownloadError) as raised:
-        download_audio(session, httpserver.url_for("/endless.mp3"), tmp_path, max_bytes=50_000)
-
-    assert raised.value.reason == "too_large"
-    assert _cache_files(tmp_path) == []
+    error = _failed_download(httpserver, session, tmp_path, lambda request: Response(chunks()), max_bytes=50_000)
+    assert error.reason == "too_large"
 
 
-def test_slow_response_times_out_and_is_retryable(httpserver, session, tmp_path):
-    def slow(request):
-        time.sleep(0.5)
-        return Response(MP3_BODY)
-
-    httpserver.expect_request("/slow.mp3").respond_with_handler(slow)
-
-    with pytest.raises(DownloadError) as raised:
-        download_audio(session, httpserver.url_for("/slow.mp3"), tmp_path, timeout=(1.0, 0.1))
-
-    assert raised.value.reason == "timeout" and raised.value.retryable
-    assert _cache_files(tmp_path) == []
+def _slow_headers(request):
+    time.sleep(0.5)
+    return Response(MP3_BODY)
 
 
-def test_body_that_stalls_midway_times_out(httpserver, session, tmp_path):
+def _body_stalling_midway(request):
     def stalling():
         yield MP3_BODY[:1000]
         time.sleep(0.5)
         yield MP3_BODY[1000:]
 
-    httpserver.expect_request("/stall.mp3").respond_with_response(Response(stalling()))
+    return Response(stalling())
 
-    with pytest.raises(DownloadError) as raised:
-        download_audio(session, httpserver.url_for("/stall.mp3"), tmp_path, timeout=(1.0, 0.1))
 
-    assert raised.value.reason == "timeout" and raised.value.retryable
-    assert _cache_files(tmp_path) == []
+@pytest.mark.parametrize("respond", [_slow_headers, _body_stalling_midway])
+def test_a_server_too_slow_to_answer_times_out_and_is_retryable(httpserver, session, tmp_path, respond):
+    error = _failed_download(httpserver, session, tmp_path, respond, timeout=(1.0, 0.1))
+    assert error.reason == "timeout" and error.retryable
 
 
 def test_trickling_body_hits_the_deadline(httpserver, session, tmp_path):
@@ -189,13 +184,8 @@ def test_trickling_body_hits_the_deadline(httpserver, session, tmp_path):
             time.sleep(0.02)
             yield bytes(100)
 
-    httpserver.expect_request("/trickle.mp3").respond_with_response(Response(trickle()))
-
-    with pytest.raises(DownloadError) as raised:
-        download_audio(session, httpserver.url_for("/trickle.mp3"), tmp_path, deadline_s=0.1)
-
-    assert raised.value.reason == "timeout"
-    assert _cache_files(tmp_path) == []
+    error = _failed_download(httpserver, session, tmp_path, lambda request: Response(trickle()), deadline_s=0.1)
+    assert error.reason == "timeout"
 
 
 def test_refused_connection_is_retryable(tmp_path):

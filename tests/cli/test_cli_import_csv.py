@@ -3,7 +3,6 @@ rejected_rows, and the Spotify-side clustering is scored against the genre colum
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -17,15 +16,6 @@ from test_sources_csv import BAD_ROWS, KAGGLE_HEADER, kaggle_rows, write_kaggle_
 from songmix.cli.main import main  # noqa: E402
 
 N_ROWS = 90
-
-
-@pytest.fixture(autouse=True)
-def _restore_spotipy_logging():
-    """``songmix.cli.main`` quiets spotipy's logger for the process; later tests need it back."""
-    logger = logging.getLogger("spotipy")
-    level = logger.level
-    yield
-    logger.setLevel(level)
 
 
 def _rows(db: Path, sql: str, *params) -> list[tuple]:

@@ -40,15 +40,6 @@ from songmix.warehouse.store import Warehouse  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
-
-@pytest.fixture(autouse=True)
-def _restore_spotipy_logging():
-    """``songmix.cli.main`` quiets spotipy's logger for the process; later tests need it back."""
-    logger = logging.getLogger("spotipy")
-    level = logger.level
-    yield
-    logger.setLevel(level)
-
 CLIENT_ID = "songmix-test-client"
 CLIENT_SECRET = "s3cr3t-7f1c9a2e-never-leaks"
 N_TRACKS = 300  # the issue's figure; 6 short base clips keep the audio side fast
