@@ -57,7 +57,7 @@ def die_with_parent(signal_number: int = signal.SIGKILL) -> None:
         os._exit(1)
 
 
-def _process_table() -> tuple[dict[int, list[int]], dict[int, tuple[int, int]]]:
+def process_table() -> tuple[dict[int, list[int]], dict[int, tuple[int, int]]]:
     """Children of every process, and each process's (start time, process group)."""
     children: dict[int, list[int]] = defaultdict(list)
     details: dict[int, tuple[int, int]] = {}
@@ -76,7 +76,8 @@ def _process_table() -> tuple[dict[int, list[int]], dict[int, tuple[int, int]]]:
     return children, details
 
 
-def _descendants(roots: list[int], children: dict[int, list[int]]) -> set[int]:
+def descendants(roots: list[int], children: dict[int, list[int]]) -> set[int]:
+    """Every process below ``roots`` in ``children`` (from :func:`process_table`)."""
     found, stack = set(), list(roots)
     while stack:
         for child in children.get(stack.pop(), ()):
@@ -102,8 +103,8 @@ def _watch(run_pid: int, pipe_fd: int) -> None:
             if not message:
                 break
         if on_proc:
-            children, details = _process_table()
-            noted |= {pid: details[pid][0] for pid in _descendants([run_pid], children)
+            children, details = process_table()
+            noted |= {pid: details[pid][0] for pid in descendants([run_pid], children)
                       if pid in details and pid != os.getpid()}
     _stop(noted, group=run_pid if led_group else None, on_proc=on_proc)
 
@@ -114,10 +115,10 @@ def _stop(noted: dict[int, int], *, group: int | None, on_proc: bool) -> None:
     def targets() -> set[int]:
         if not on_proc:
             return set()
-        children, details = _process_table()
+        children, details = process_table()
         alive = [pid for pid, started in noted.items() if details.get(pid, (None,))[0] == started]
         members = [pid for pid, (_, pgid) in details.items() if group is not None and pgid == group]
-        return (set(alive) | set(members) | _descendants(alive + members, children)) - {os.getpid()}
+        return (set(alive) | set(members) | descendants(alive + members, children)) - {os.getpid()}
 
     for signal_number, wait_s in ((signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, 0.0)):
         for pid in targets():

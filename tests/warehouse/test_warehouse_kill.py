@@ -14,7 +14,7 @@ import time
 import duckdb
 import pytest
 
-from songmix.flows.lifecycle import _descendants, _process_table
+from songmix.flows.lifecycle import descendants, process_table
 from songmix.flows.pipeline import pipeline
 from songmix.warehouse.store import TABLE_KEYS
 
@@ -44,7 +44,7 @@ def _scalar(path, sql, *parameters):
 
 def _alive(pids: dict[int, int]) -> set[int]:
     """Which of ``pids`` (pid -> start time) still run (a reused pid does not count)."""
-    _, details = _process_table()
+    _, details = process_table()
     return {pid for pid, started in pids.items() if details.get(pid, (None,))[0] == started}
 
 
@@ -64,8 +64,8 @@ def _stop_at(stage: str, signal_number: int, db, root) -> dict[int, int]:
                 break
         else:
             pytest.fail(f"the run ended before {stage} started:\n{''.join(seen)}")
-        children, details = _process_table()
-        started = {pid: details[pid][0] for pid in _descendants([process.pid], children) if pid in details}
+        children, details = process_table()
+        started = {pid: details[pid][0] for pid in descendants([process.pid], children) if pid in details}
         sent = time.monotonic()
         process.send_signal(signal_number)
         process.wait(timeout=30)
