@@ -97,12 +97,13 @@ def time_full_comparison(n_tracks: int, k: int, n_resamples: int, n_permutations
     total += elapsed
     _, elapsed = timed("direct_agreement", direct_agreement, spotify, aubio)
     total += elapsed
-    # The stage also compares at every k of the default range (three comparisons each, with the stage's number
-    # of half-samples; the labellings here stand in for each k's fits) and fits the notebook's
-    # k=2 reference model.
+    # The stage also compares at every k of the default range (three comparisons each, with the
+    # stage's number of half-samples; the labellings here stand in for each k's fits) and fits
+    # the notebook's k=2 reference model.
     by_k = {k_: labels_spotify % k_ for k_ in DEFAULT_KS}
+    ks = f"{min(DEFAULT_KS)}..{max(DEFAULT_KS)}"
     _, elapsed = timed(
-        f"agreement_across_k (k {min(DEFAULT_KS)}..{max(DEFAULT_KS)}, 3 comparisons, {ACROSS_K_RESAMPLES} resamples)", agreement_across_k,
+        f"agreement_across_k (k {ks}, 3 comparisons, {ACROSS_K_RESAMPLES} resamples)", agreement_across_k,
         by_k, {k_: labels_aubio % k_ for k_ in DEFAULT_KS}, ground_truth=labels_spotify,
         n_bootstrap=ACROSS_K_RESAMPLES,
     )

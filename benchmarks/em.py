@@ -345,8 +345,9 @@ def sizes_users_run(rounds: int, csv_rows: int) -> None:
     print(f"\n== (e) the sizes users run, by n_jobs (median of {rounds} rounds alternating them)")
     pipeline = mixture_samples(1000, 13, 5, seed=4)
     csv = mixture_samples(csv_rows, 9, 8, seed=5)
+    ks = f"{min(DEFAULT_KS)}..{max(DEFAULT_KS)}"
     cases = {
-        f"pipeline: select_k 1000 x 13, k={min(DEFAULT_KS)}..{max(DEFAULT_KS)}, n_init=10": lambda **options: em.select_k(
+        f"pipeline: select_k 1000 x 13, k={ks}, n_init=10": lambda **options: em.select_k(
             pipeline, DEFAULT_KS, random_state=0, standardize=True, **options),
         f"CSV size: fit_gmm {csv_rows} x 9, k=8, n_init=10": lambda **options: em.fit_gmm(
             csv, 8, random_state=0, **options),
