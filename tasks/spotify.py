@@ -129,7 +129,7 @@ def fetch_audio_features_batch(
     endpoint is asked instead, 40 ids a request. ``source_key`` only keys the cache.
     """
     client = _client(endpoints, credentials)
-    provider = "demo" if credentials == "demo" else "spotify"
+    provider = credentials  # whose API answered: "demo" or "spotify" (SpotifyApi.credentials)
     try:
         answered = dict(zip(track_ids, fetch_audio_features(client, track_ids)))
     except AudioFeaturesForbidden:
