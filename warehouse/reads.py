@@ -211,7 +211,7 @@ def fresh_search_pages(
     -------
     dict
         ``{offset: {"query", "offset", "fetched_at", "page"}}`` with the newest copy of each
-        page, in the shape the fetch tasks return.
+        page, in the shape the tracks stage stores (a fetch task's page, stamped when it arrived).
     """
     with warehouse.reading() as connection:
         connection.register("wanted", pd.DataFrame({"wanted_offset": list(offsets)}, dtype="int64"))
