@@ -119,8 +119,9 @@ def _may_hold_keys_of(
 MAX_ERROR_CHARS = 2000
 
 
-#: Exceptions that mean "stopped from outside" (Ctrl-C, SIGTERM; Prefect's own for SIGTERM).
-_STOPS = ("KeyboardInterrupt", "TerminationSignal")
+#: Exceptions that mean "stopped from outside" (Ctrl-C, SIGTERM; Prefect's own for SIGTERM;
+#: DuckDB's for a statement a stopping run interrupted, the only time songmix interrupts one).
+_STOPS = ("KeyboardInterrupt", "TerminationSignal", "InterruptException")
 
 
 def describe_error(error: BaseException) -> str:
@@ -354,13 +355,21 @@ class Warehouse:
         """``finish_run``; when the file takes no more writes (a full disk), one line saying
         so instead: the run stays 'running' until the next run marks it failed (interrupted)."""
         try:
-            self.finish_run(run_id, status=status, counts=self.table_counts(run_id),
-                            error=None if ended_by is None else describe_error(ended_by))
+            try:
+                self._finish_run_counted(run_id, status, ended_by)
+            except duckdb.InterruptException:
+                # A stop signal interrupts the statement in flight once, from another thread:
+                # under load that may be this one, started after the stop was raised here.
+                self._finish_run_counted(run_id, status, ended_by)
         except WarehouseError as recording:
             if ended_by is None:
                 raise
             raise WarehouseError(f"{ended_by}; and the run could not be marked failed either, so the "
                                  "next run marks it failed (interrupted)") from recording
+
+    def _finish_run_counted(self, run_id: str, status: str, ended_by: BaseException | None) -> None:
+        self.finish_run(run_id, status=status, counts=self.table_counts(run_id),
+                        error=None if ended_by is None else describe_error(ended_by))
 
     def table_counts(self, run_id: str) -> dict[str, int]:
         """Rows each run-tagged table holds for ``run_id``."""

@@ -228,6 +228,37 @@ def test_a_failed_run_stores_a_bounded_error_and_records_it_in_seconds(tmp_path)
     assert error.startswith("ValueError: parameters must be less than") and error.endswith("(cut short)")
 
 
+def test_a_stopped_run_is_recorded_even_when_the_stop_interrupts_the_recording(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM interrupts the DuckDB statement in flight once, from another thread;
+    under load that statement can be the one recording the run's end."""
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    counted = Warehouse.table_counts
+    calls = []
+
+    def interrupted_once(self, run_id):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+        return counted(self, run_id)
+
+    monkeypatch.setattr(Warehouse, "table_counts", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        with warehouse.recording_run("r1", source="demo", parameters={}, flow_run_id=None):
+            raise KeyboardInterrupt("stopped by signal SIGTERM")
+    assert len(calls) == 2
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        status, error = connection.execute("select status, error from runs").fetchone()
+    assert status == "failed" and error.startswith("interrupted: stopped by Ctrl-C or SIGTERM")
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt("stopped by signal SIGTERM"),
+                                  duckdb.InterruptException("INTERRUPT Error: Interrupted!")])
+def test_a_stop_is_described_as_one_whatever_raised_it(stop):
+    from songmix.warehouse.store import describe_error
+
+    assert describe_error(stop).startswith("interrupted: stopped by Ctrl-C or SIGTERM")
+
+
 def test_a_reader_holding_the_file_pauses_the_writer_instead_of_failing_it(tmp_path):
     """Another process reading for longer than the old 10 s limit: the write waits and lands."""
     import time
