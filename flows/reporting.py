@@ -97,6 +97,8 @@ class RunSummary:
                            for name, k in self.chosen_k.items())]
         if self.headline:
             lines.append(self.headline)
+        # Right under the answer: what it can and cannot mean (a demo's audio is synthesised).
+        lines += [f"  note: {note}" for note in self.notes]
         lines += [f"  warning: {name} model: {warning}" for name, warnings in self.warnings.items()
                   for warning in warnings]
         for name, table in self.agreement.items():
@@ -105,7 +107,6 @@ class RunSummary:
         if self.extractor_accuracy:
             lines.append("  extractor vs truth: " + ", ".join(
                 f"{metric} {value:.2f}" for metric, value in self.extractor_accuracy.items()))
-        lines += [f"  note: {note}" for note in self.notes]
         lines.append(f"report: {self.report}" if self.report else
                      f"report: songmix report --run {self.run_id}")
         return "\n".join(lines)
