@@ -16,7 +16,7 @@ against the catalog's ground truth:
 - ``valence`` brightens the timbre and lifts the melody's register.
 
 Everything is vectorised numpy: distinct notes are synthesised once per clip and added at each
-onset, so a clip renders in ~60 ms; MP3 encoding (~0.2 s a clip) is the slow part, hence the cache.
+onset; MP3 encoding is the slow part, hence the cache (benchmarks/pipeline.py times the cold render).
 Output is mono float32 in [-1, 1]. Same features and seed give the same samples on one machine
 (float32 sin/exp may differ in the last bit across CPUs).
 
@@ -44,10 +44,8 @@ from songmix.sources.schema import SPOTIFY_FEATURE_COLUMNS
 
 SAMPLE_RATE = 22050
 PREVIEW_SECONDS = 30.0
-# libsndfile's VBR setting, 0 (best) to 0.9 (smallest; 1.0 is refused): 0.7 gives ~45 kbit/s
-# at 22 kHz mono. Encoding takes ~0.2 s a clip whatever the level.
-# LAME through lameenc at quality 7 encodes a clip in ~35 ms; libsndfile's MP3 writer takes
-# ~210 ms whatever its compression level, which made the cold demo render ~6x slower.
+# MP3 through LAME (lameenc), not libsndfile's MP3 writer, which is several times slower
+# whatever its compression level (benchmarks/pipeline.py times the cold render).
 MP3_BITRATE_KBPS = 48
 MP3_LAME_QUALITY = 7
 MAX_CHUNK_SIZE = 25

@@ -1,7 +1,7 @@
 """Tasks that extract Aubio features (and plain aubio's tempo, the reference beside it), a
 chunk of files at a time; previews are downloaded by :mod:`songmix.tasks.previews`.
 
-Per-file work is batched (a task run costs ~25 ms of Prefect bookkeeping): one task handles
+Per-file work is batched (each task run carries Prefect's bookkeeping): one task handles
 a chunk, and a failure of one file is recorded in its row instead of failing the chunk.
 """
 
