@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as error:
+        if _stopped(error):  # a library turned Ctrl-C into its own error (DuckDB's "Query interrupted")
+            return _interrupted(args.command)
         line = network_failure_line(error)
         if line is None and isinstance(error, OSError):  # a full disk, an unreadable file
             line = os_error_line(error)
@@ -85,10 +87,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"songmix: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("songmix: interrupted; rerun to resume (finished stages are kept)", file=sys.stderr)
-        return 130
+        return _interrupted(args.command)
     finally:
         spotipy_logger.setLevel(spotipy_level)
+
+
+#: Commands that run the pipeline: stopped, they keep every stage they finished.
+_RUNS = ("run", "import-csv")
+
+
+def _stopped(error: BaseException) -> bool:
+    """Whether ``error`` was raised because of Ctrl-C (a KeyboardInterrupt in its chain)."""
+    from songmix.sources.http import exception_chain
+
+    return any(isinstance(link, KeyboardInterrupt) for link in exception_chain(error))
+
+
+def _interrupted(command: str) -> int:
+    print("songmix: interrupted" + ("; rerun to resume (finished stages are kept)" if command in _RUNS else ""),
+          file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
+import subprocess
+import sys
+import time
 from importlib.metadata import version
 
 import pandas as pd
@@ -92,3 +96,25 @@ def test_version_prints_the_installed_version(capsys):
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"songmix {version('songmix')}"
+
+
+def test_ctrl_c_stops_a_long_query_in_one_line_within_seconds(warehouse_path):
+    """DuckDB turns Ctrl-C into its own "Query interrupted" error: still one line, status 130."""
+    script = ("import sys; from songmix.cli.main import build_parser, main; import songmix.cli.sql; "
+              "build_parser(); print('ready', flush=True); "
+              f"sys.exit(main(['sql', '--db', {str(warehouse_path)!r}, "
+              "'select count(*) from range(100000000000) a, range(1000) b']))")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "ready\n"
+        time.sleep(1.0)  # the query is running
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+        stopped_after = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert stderr == "songmix: interrupted\n"
+    assert stopped_after < 5
