@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.connection
@@ -388,24 +388,48 @@ class _TimeoutSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def make_session(*, timeout: float) -> requests.Session:
-    """A ``requests`` session with a timeout on every request and no silent retries.
+class _ApiSession(_TimeoutSession):
+    """A session for a provider's API: a redirect is followed only where ``addresses`` allows
+    (an API's answer names the next host no more trustworthily than a preview's does)."""
+
+    __attrs__ = [*_TimeoutSession.__attrs__, "addresses"]
+
+    def __init__(self, default_timeout: float, addresses: AddressPolicy) -> None:
+        super().__init__(default_timeout=default_timeout)
+        self.addresses = addresses
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            refusal = self.addresses.refusal(urljoin(resp.url, target))
+            if refusal is not None:
+                resp.close()
+                raise AddressRefused(f"{refusal}, where {urlsplit(resp.url).netloc} redirected")
+        return target
+
+
+def make_session(*, timeout: float, trusted_urls: Iterable[str] = ()) -> requests.Session:
+    """A ``requests`` session for a provider's API, with a timeout on every request, no silent
+    retries, and redirects followed only to public addresses or the origins of ``trusted_urls``.
 
     Parameters
     ----------
     timeout : float
         Seconds to wait for a connection and for each read, used when a call names none
         (spotipy's token request names none unless told).
+    trusted_urls : iterable of str
+        The configured providers' base URLs (which may be local: the demo service, a fake).
 
     Returns
     -------
     requests.Session
         With ``max_retries=0`` adapters: a 429, a 5xx or a timeout raises at once, for Prefect
-        to retry under :func:`retry_condition`.
+        to retry under :func:`retry_condition`. A redirect elsewhere raises
+        :class:`~songmix.sources.addresses.AddressRefused`.
     """
     if not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    session = _TimeoutSession(default_timeout=timeout)
+    session = _ApiSession(timeout, AddressPolicy(trusted_urls))
     adapter = HTTPAdapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -126,7 +126,7 @@ def make_spotify_client(
         ``Authorization`` header are redacted.
     """
     _install_spotipy_log_filters()
-    session = make_session(timeout=timeout)
+    session = make_session(timeout=timeout, trusted_urls=(endpoints.api_url, endpoints.accounts_url))
     auth = SpotifyClientCredentials(
         client_id=credentials.client_id,
         client_secret=credentials.client_secret.reveal(),

@@ -144,7 +144,7 @@ def fetch_audio_features_batch(
 
 def _reccobeats_features(track_ids: list[str]) -> dict[str, dict]:
     base_url = FallbackEndpoints.from_env().reccobeats_url
-    session = make_session(timeout=15)
+    session = make_session(timeout=15, trusted_urls=(base_url,))
     found: dict[str, dict] = {}
     for start in range(0, len(track_ids), RECCOBEATS_BATCH):
         found |= fetch_reccobeats_features(session, base_url, track_ids[start:start + RECCOBEATS_BATCH])

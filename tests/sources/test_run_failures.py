@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -26,6 +27,7 @@ from fakes import (  # noqa: F401  (loopback, loopback_server: fixtures)
     render_base_clips,
     start_spotify_world,
 )
+from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from songmix.cli.main import main
@@ -129,6 +131,26 @@ def test_a_provider_failing_ends_the_run_in_one_line_naming_the_host(
     line = _one_line(capsys, main(_run(tmp_path)))
     assert host in line and all(part in line for part in says), line
     assert CLIENT_SECRET not in line
+
+
+@pytest.fixture
+def other_service() -> Iterator[HTTPServer]:
+    """Another service on this machine, which no answer of a provider may send songmix to."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.expect_request("/secret").respond_with_json({"tracks": {"items": [], "next": None}})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("endpoint", ["token", "search"])
+def test_an_api_redirect_to_another_local_service_is_refused_in_one_line(
+        fake_spotify, other_service, tmp_path, capsys, endpoint):
+    fake_spotify.inject(endpoint, *[Fault(302, "", {"Location": other_service.url_for("/secret")})] * 60)
+    line = _one_line(capsys, main(_run(tmp_path)))
+    assert f"127.0.0.1:{other_service.port}" in line and "loopback" in line, line
+    assert "redirected" in line and CLIENT_SECRET not in line
+    assert other_service.log == []
 
 
 def test_a_run_without_a_single_usable_track_ends_failed_in_one_line(loopback, monkeypatch, tmp_path, capsys):
