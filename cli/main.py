@@ -97,10 +97,11 @@ _RUNS = ("run", "import-csv")
 
 
 def _stopped(error: BaseException) -> bool:
-    """Whether ``error`` was raised because of Ctrl-C (a KeyboardInterrupt in its chain)."""
+    """Whether ``error`` was raised because of Ctrl-C or SIGTERM (a stop in its chain)."""
     from songmix.sources.http import exception_chain
+    from songmix.warehouse.store import STOPS
 
-    return any(isinstance(link, KeyboardInterrupt) for link in exception_chain(error))
+    return any(type(link).__name__ in STOPS for link in exception_chain(error))
 
 
 def _interrupted(command: str) -> int:

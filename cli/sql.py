@@ -39,9 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from songmix.flows.lifecycle import stopping_on_signals
+    from songmix.warehouse.connection import interrupt_open_connections
     from songmix.warehouse.query import query_rows
 
-    result = query_rows(db_path(args), args.query)
+    # DuckDB looks for Ctrl-C only between its tasks, which a long join can make minutes apart:
+    # a stop interrupts the query at once instead.
+    with stopping_on_signals(interrupt=interrupt_open_connections):
+        result = query_rows(db_path(args), args.query)
     WRITERS[args.format](result.columns, result.types, result.rows)
     return 0
 

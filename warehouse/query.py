@@ -76,6 +76,8 @@ def _run_read_only(
             if result is None:  # no statement at all: blank, or only comments
                 raise WarehouseError('empty query; try: songmix sql "select count(*) from tracks"')
             return fetch(result)
+        except duckdb.InterruptException:
+            raise  # stopped (Ctrl-C, SIGTERM): not the query's failure
         except duckdb.Error as error:
             raise _query_error(error) from None
 

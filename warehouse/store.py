@@ -121,12 +121,12 @@ MAX_ERROR_CHARS = 2000
 
 #: Exceptions that mean "stopped from outside" (Ctrl-C, SIGTERM; Prefect's own for SIGTERM;
 #: DuckDB's for a statement a stopping run interrupted, the only time songmix interrupts one).
-_STOPS = ("KeyboardInterrupt", "TerminationSignal", "InterruptException")
+STOPS = ("KeyboardInterrupt", "TerminationSignal", "InterruptException")
 
 
 def describe_error(error: BaseException) -> str:
     """``"Type: message"``, cut to :data:`MAX_ERROR_CHARS` characters."""
-    if type(error).__name__ in _STOPS:
+    if type(error).__name__ in STOPS:
         return "interrupted: stopped by Ctrl-C or SIGTERM; rerun to resume from the last finished stage"
     text = f"{type(error).__name__}: {error}"
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 16] + " ... (cut short)"

@@ -99,7 +99,8 @@ def test_version_prints_the_installed_version(capsys):
 
 
 def test_ctrl_c_stops_a_long_query_in_one_line_within_seconds(warehouse_path):
-    """DuckDB turns Ctrl-C into its own "Query interrupted" error: still one line, status 130."""
+    """A join DuckDB runs as long tasks (it looks for Ctrl-C only between them) is interrupted
+    at once; one line, status 130."""
     # Ctrl-C as in a terminal: a shell that runs the tests in the background starts them with
     # SIGINT ignored, and Python keeps an inherited SIG_IGN.
     script = ("import signal, sys; from songmix.cli.main import build_parser, main; import songmix.cli.sql; "
