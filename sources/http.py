@@ -73,6 +73,10 @@ BACKOFF_BASE_S: float = 2.0
 #: failed together do not all retry at the same instant.
 BACKOFF_JITTER: float = 0.5
 
+#: Longest one API request may take (its answers are a few KB): a server trickling its answer
+#: a byte at a time never trips the per-read timeout.
+API_REQUEST_DEADLINE_S: float = 60.0
+
 #: Sent with every request so providers can tell who is calling.
 USER_AGENT = "songmix (research pipeline; python-requests)"
 
@@ -388,55 +392,6 @@ class _TimeoutSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-class _ApiSession(_TimeoutSession):
-    """A session for a provider's API: a redirect is followed only where ``addresses`` allows
-    (an API's answer names the next host no more trustworthily than a preview's does)."""
-
-    __attrs__ = [*_TimeoutSession.__attrs__, "addresses"]
-
-    def __init__(self, default_timeout: float, addresses: AddressPolicy) -> None:
-        super().__init__(default_timeout=default_timeout)
-        self.addresses = addresses
-
-    def get_redirect_target(self, resp: requests.Response) -> str | None:
-        target = super().get_redirect_target(resp)
-        if target is not None:
-            refusal = self.addresses.refusal(urljoin(resp.url, target))
-            if refusal is not None:
-                resp.close()
-                raise AddressRefused(f"{refusal}, where {urlsplit(resp.url).netloc} redirected")
-        return target
-
-
-def make_session(*, timeout: float, trusted_urls: Iterable[str] = ()) -> requests.Session:
-    """A ``requests`` session for a provider's API, with a timeout on every request, no silent
-    retries, and redirects followed only to public addresses or the origins of ``trusted_urls``.
-
-    Parameters
-    ----------
-    timeout : float
-        Seconds to wait for a connection and for each read, used when a call names none
-        (spotipy's token request names none unless told).
-    trusted_urls : iterable of str
-        The configured providers' base URLs (which may be local: the demo service, a fake).
-
-    Returns
-    -------
-    requests.Session
-        With ``max_retries=0`` adapters: a 429, a 5xx or a timeout raises at once, for Prefect
-        to retry under :func:`retry_condition`. A redirect elsewhere raises
-        :class:`~songmix.sources.addresses.AddressRefused`.
-    """
-    if not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    session = _ApiSession(timeout, AddressPolicy(trusted_urls))
-    adapter = HTTPAdapter(max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
-
-
 class GuardedSession(_TimeoutSession):
     """A session for downloads: connections only where ``addresses`` allows, and cut from
     another thread at a deadline (:meth:`deadline`) or when the run stops (:meth:`abort`).
@@ -454,9 +409,11 @@ class GuardedSession(_TimeoutSession):
     addresses : AddressPolicy
     """
 
-    def __init__(self, default_timeout: float, addresses: AddressPolicy) -> None:
+    def __init__(self, default_timeout: float, addresses: AddressPolicy, *,
+                 request_deadline_s: float = API_REQUEST_DEADLINE_S) -> None:
         super().__init__(default_timeout=default_timeout)
         self.addresses = addresses
+        self.request_deadline_s = request_deadline_s
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._sockets_lock = threading.Lock()
         self._aborted = threading.Event()
@@ -466,6 +423,18 @@ class GuardedSession(_TimeoutSession):
         self.headers["User-Agent"] = USER_AGENT
         with _interrupts:
             _live_sessions.add(self)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        """A request that ends by :attr:`request_deadline_s` (a streamed body is read after it
+        returns, under the reader's own deadline: :meth:`deadline`)."""
+        with self.deadline(self.request_deadline_s) as deadline:
+            try:
+                return super().request(method, url, *args, **kwargs)
+            except requests.RequestException as error:  # a cut socket: refused, reset, cut short
+                if deadline.expired:
+                    raise requests.Timeout(f"{urlsplit(str(url)).netloc} did not answer within "
+                                           f"{self.request_deadline_s:g} s") from error
+                raise
 
     @property
     def aborted(self) -> bool:
@@ -535,6 +504,55 @@ def make_download_session(*, timeout: float, trusted_urls: Iterable[str]) -> Gua
     if not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return GuardedSession(timeout, AddressPolicy(trusted_urls))
+
+
+class _ApiSession(GuardedSession):
+    """A session for a provider's API: a :class:`GuardedSession` whose requests follow
+    redirects, each checked like a download's (an API's answer names the next host no more
+    trustworthily than a preview's does). A stop cuts its transfers in flight, and it stays
+    usable for the next run in the process (clients are cached)."""
+
+    def abort(self) -> None:
+        self._cut()
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            refusal = self.addresses.refusal(urljoin(resp.url, target))
+            if refusal is not None:
+                resp.close()
+                raise AddressRefused(f"{refusal}, where {urlsplit(resp.url).netloc} redirected")
+        return target
+
+
+def make_session(*, timeout: float, trusted_urls: Iterable[str] = (),
+                 deadline_s: float = API_REQUEST_DEADLINE_S) -> requests.Session:
+    """A ``requests`` session for a provider's API: a timeout on every request, a wall-clock
+    deadline on each, no silent retries, and connections (redirects included) only to public
+    addresses or the origins of ``trusted_urls``.
+
+    Parameters
+    ----------
+    timeout : float
+        Seconds to wait for a connection and for each read, used when a call names none
+        (spotipy's token request names none unless told).
+    trusted_urls : iterable of str
+        The configured providers' base URLs (which may be local: the demo service, a fake).
+    deadline_s : float
+        Longest time one request may take, redirects and a trickling body included.
+
+    Returns
+    -------
+    requests.Session
+        With ``max_retries=0`` adapters: a 429, a 5xx or a timeout raises at once, for Prefect
+        to retry under :func:`retry_condition`; a request past its deadline raises
+        ``requests.Timeout``. A redirect elsewhere raises
+        :class:`~songmix.sources.addresses.AddressRefused`.
+    """
+    if not (timeout > 0 and deadline_s > 0):
+        raise ValueError(f"timeout and deadline_s must be positive numbers of seconds, got "
+                         f"timeout={timeout!r}, deadline_s={deadline_s!r}")
+    return _ApiSession(timeout, AddressPolicy(trusted_urls), request_deadline_s=deadline_s)
 
 
 class _GuardedAdapter(HTTPAdapter):

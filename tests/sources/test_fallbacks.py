@@ -33,8 +33,9 @@ TIMEOUT_S = 0.3
 
 
 @pytest.fixture
-def session():
-    return make_session(timeout=TIMEOUT_S)
+def session(loopback):
+    """A session trusting the fakes' loopback origin, as a run trusts its configured providers."""
+    return make_session(timeout=TIMEOUT_S, trusted_urls=(loopback.url_for("/"),))
 
 
 def test_endpoints_default_and_read_the_environment(monkeypatch):

@@ -17,6 +17,7 @@ import requests
 from prefect.states import Completed, Failed
 from spotipy.exceptions import SpotifyException
 
+from songmix.sources.addresses import AddressRefused
 from songmix.sources.http import (
     BACKOFF_BASE_S,
     BACKOFF_JITTER,
@@ -30,6 +31,7 @@ from songmix.sources.http import (
     check_base_url,
     classify_http_error,
     interrupt_network,
+    make_download_session,
     make_retry_condition,
     make_session,
     retry_after_seconds,
@@ -221,7 +223,7 @@ def test_retry_condition_ignores_states_without_an_exception():
 def test_session_makes_one_request_per_call_on_500_and_429(loopback):
     loopback.expect_request("/boom").respond_with_data("no", status=500)
     loopback.expect_request("/busy").respond_with_data("later", status=429, headers={"Retry-After": "1"})
-    session = make_session(timeout=1)
+    session = make_session(timeout=1, trusted_urls=(loopback.url_for("/"),))
     assert session.get(loopback.url_for("/boom")).status_code == 500
     assert session.get(loopback.url_for("/busy")).status_code == 429
     assert [request.path for request, _ in loopback.log] == ["/boom", "/busy"]
@@ -229,11 +231,57 @@ def test_session_makes_one_request_per_call_on_500_and_429(loopback):
 
 def test_session_applies_its_timeout_to_calls_that_name_none(loopback):
     loopback.expect_request("/slow").respond_with_handler(lambda request: time.sleep(0.6) or _ok())
-    session = make_session(timeout=0.2)
+    session = make_session(timeout=0.2, trusted_urls=(loopback.url_for("/"),))
     started = time.monotonic()
     with pytest.raises(requests.ReadTimeout):
         session.get(loopback.url_for("/slow"))
     assert time.monotonic() - started < 0.5
+
+
+def _trickling(request):
+    """An answer that sends a byte every 0.1 s for a minute: no read ever waits a second."""
+    from werkzeug import Response
+
+    return Response((b" " for _ in range(600) if time.sleep(0.1) is None), content_type="application/json")
+
+
+@pytest.mark.parametrize("kind", ["api", "downloads"])
+def test_an_api_answer_trickling_past_the_deadline_is_cut(loopback, kind):
+    """Spotify's and ReccoBeats' answers (API sessions), Deezer's lookups (the download session)."""
+    loopback.expect_request("/search").respond_with_handler(_trickling)
+    trusted = (loopback.url_for("/"),)
+    if kind == "api":
+        session = make_session(timeout=1, trusted_urls=trusted, deadline_s=1.0)
+    else:
+        session = make_download_session(timeout=1, trusted_urls=trusted)
+        session.request_deadline_s = 1.0
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout, match="did not answer within 1 s"):
+        session.get(loopback.url_for("/search"))
+    assert time.monotonic() - started < 3
+
+
+def test_an_api_session_reaches_only_public_addresses_and_its_providers(loopback):
+    loopback.expect_request("/secret").respond_with_data("{}")
+    with pytest.raises(AddressRefused, match="loopback"):
+        make_session(timeout=1).get(loopback.url_for("/secret"))
+    assert loopback.log == []
+
+
+def test_a_stop_cuts_an_api_request_in_flight_and_the_session_serves_the_next_run(loopback):
+    loopback.expect_request("/search").respond_with_handler(_trickling)
+    loopback.expect_request("/fine").respond_with_data("{}")
+    session = make_session(timeout=1, trusted_urls=(loopback.url_for("/"),))
+    failed = []
+    request = threading.Thread(target=lambda: failed.append(
+        pytest.raises(requests.RequestException, session.get, loopback.url_for("/search"))))
+    started = time.monotonic()
+    request.start()
+    time.sleep(0.5)
+    interrupt_network()
+    request.join(timeout=5)
+    assert not request.is_alive() and failed and time.monotonic() - started < 3
+    assert session.get(loopback.url_for("/fine")).status_code == 200
 
 
 def test_session_rejects_a_missing_timeout():
