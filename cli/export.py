@@ -20,10 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from songmix.flows.lifecycle import stopping_on_signals
-    from songmix.warehouse.connection import interrupt_open_connections
     from songmix.warehouse.query import export_warehouse
 
-    with stopping_on_signals(interrupt=interrupt_open_connections):  # as songmix sql
+    with stopping_on_signals():  # a stop interrupts the copy at once
         written = export_warehouse(db_path(args), args.directory, file_format=args.format)
     for name, n_rows in written.items():
         print(f"{n_rows:>10}  {args.directory / f'{name}.{args.format}'}")

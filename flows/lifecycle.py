@@ -157,9 +157,9 @@ def stopping_on_signals(
     *, interrupt: Callable[[], None] | None = None, deadline_s: float = STOP_DEADLINE_S
 ) -> Iterator[None]:
     """While the block runs (in the main thread): SIGTERM raises ``KeyboardInterrupt`` like
-    Ctrl-C; on either, ``interrupt`` is called at once from another thread (to cancel a
-    database statement the main thread waits in), and the process exits hard
-    ``deadline_s`` later if it is still running."""
+    Ctrl-C; on either, ``interrupt`` (default :func:`interrupt_work`) is called at once from
+    another thread, and the process exits hard ``deadline_s`` later if it is still running."""
+    interrupt = interrupt_work if interrupt is None else interrupt
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     previous_fd = signal.set_wakeup_fd(wake_write)
@@ -173,8 +173,7 @@ def stopping_on_signals(
                 continue
             received = os.read(wake_read, 16)
             if set(received) & {signal.SIGINT, signal.SIGTERM}:
-                if interrupt is not None:
-                    interrupt()
+                interrupt()
                 # A daemon: it must not keep a process that stopped in time alive.
                 deadline = threading.Timer(deadline_s, _exit_hard, args=(128 + received[0],))
                 deadline.daemon = True
@@ -192,6 +191,17 @@ def stopping_on_signals(
         listener.join()
         os.close(wake_read)
         os.close(wake_write)
+
+
+def interrupt_work() -> None:
+    """Cut what a stopping command waits on: the database statements in flight (DuckDB looks
+    for Ctrl-C only between its tasks, which a long join makes arbitrarily far apart) and the
+    network transfers."""
+    from songmix.sources.http import interrupt_network
+    from songmix.warehouse.connection import interrupt_open_connections
+
+    interrupt_open_connections()
+    interrupt_network()
 
 
 def _raise_interrupt(signal_number: int, frame: object) -> None:
