@@ -196,12 +196,14 @@ def stopping_on_signals(
 def interrupt_work() -> None:
     """Cut what a stopping command waits on: the database statements in flight (DuckDB looks
     for Ctrl-C only between its tasks, which a long join makes arbitrarily far apart) and the
-    network transfers."""
-    from songmix.sources.http import interrupt_network
-    from songmix.warehouse.connection import interrupt_open_connections
-
-    interrupt_open_connections()
-    interrupt_network()
+    network transfers. Only a module this process has loaded can have work in flight, and
+    importing one here (Prefect comes with the network module) would delay the stop."""
+    connection = sys.modules.get("songmix.warehouse.connection")
+    if connection is not None:
+        connection.interrupt_open_connections()
+    http = sys.modules.get("songmix.sources.http")
+    if http is not None:
+        http.interrupt_network()
 
 
 def _raise_interrupt(signal_number: int, frame: object) -> None:
